@@ -1,0 +1,124 @@
+"""The `lodestar` command. Heavy imports live inside each command, so `lodestar --help` is quick."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from serving.config import get_settings
+
+app = typer.Typer(help="Lodestar: ML scoring and recommendations for marketing and sales.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the core DB (LODESTAR_DATABASE_URL) up to a revision."""
+    from serving.core.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}: {get_settings().database_url}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = "base") -> None:
+    """Migrate the core DB down to a revision (base drops every table)."""
+    from serving.core.migrate import downgrade
+
+    downgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="unique login e-mail")],
+    role: Annotated[str, typer.Option(help="sales_rep | marketer | data_scientist | admin")],
+    name: Annotated[str | None, typer.Option(help="display name (default: the e-mail)")] = None,
+    region: Annotated[str | None, typer.Option(help="sales territory, for lead assignment")] = None,
+    industry: Annotated[str | None, typer.Option(help="industry focus, for lead assignment")] = None,
+) -> None:
+    """Create a user and print a new API key (shown once; only its hash is stored)."""
+    from serving.core.errors import DomainError
+    from serving.core.models import Role
+    from serving.core.services.users import create_user
+    from serving.runtime import session_factory
+
+    try:
+        role_ = Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"role must be one of {', '.join(r.value for r in Role)}") from None
+    with session_factory()() as session:
+        try:
+            user, key = create_user(
+                session=session, email=email, name=name or email, role=role_,
+                region=region, industry=industry,
+            )
+        except DomainError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"created user {user.id} ({user.role.value}) {user.email}")
+    typer.echo(f"API key (store it now, it is not shown again): {key}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    migrate: Annotated[bool, typer.Option(help="run migrations first")] = True,
+) -> None:
+    """Serve the API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    settings = get_settings()
+    if migrate:
+        from serving.core.migrate import upgrade
+
+        upgrade(settings.database_url)
+    uvicorn.run(
+        "serving.app:create_app", factory=True, host=host or settings.api_host,
+        port=port or settings.api_port, workers=workers,
+    )
+
+
+@app.command()
+def simulate(
+    customers: Annotated[int, typer.Option(min=10, help="number of customers")] = 20_000,
+    days: Annotated[int, typer.Option(min=14, help="days of history")] = 180,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same world")] = 7,
+    reset: Annotated[bool, typer.Option(help="empty the core DB and data dir first")] = True,
+) -> None:
+    """Simulate a synthetic world into the core DB, the Parquet event log and ground_truth/."""
+    from serving.simulator import run_simulation
+
+    summary = run_simulation(get_settings(), customers=customers, days=days, seed=seed,
+                             reset=reset)
+    typer.echo(str(summary))
+
+
+@app.command("import")
+def import_(
+    customers: Annotated[Path | None, typer.Option(help="customers CSV or Parquet")] = None,
+    orders: Annotated[Path | None, typer.Option(help="orders CSV or Parquet")] = None,
+    events: Annotated[Path | None, typer.Option(help="behaviour events CSV or Parquet")] = None,
+    leads: Annotated[Path | None, typer.Option(help="leads CSV or Parquet")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="write the valid rows even if some are rejected")
+    ] = False,
+) -> None:
+    """Import your own data (schema in the README); all-or-nothing unless --skip-invalid."""
+    from serving.core.importer import run_import
+
+    report = run_import(get_settings(), customers=customers, orders=orders, events=events,
+                        leads=leads, skip_invalid=skip_invalid)
+    typer.echo(str(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

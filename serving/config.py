@@ -1,0 +1,36 @@
+"""Application settings: one class, read once from `LODESTAR_*` env vars (and an optional `.env`)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LODESTAR_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./var/lodestar.db"
+    data_dir: Path = Path("./var/data")
+    mlflow_tracking_uri: str = "sqlite:///./var/mlflow.db"
+    # "sqlite" (a file under data_dir) or a redis URL such as redis://127.0.0.1:6379/0
+    online_store: str = "sqlite"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # A hot (grade A) lead not contacted within this many hours is flagged.
+    lead_sla_hours: float = 2.0
+
+    @property
+    def event_log_dir(self) -> Path:
+        return self.data_dir / "events"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        return self.data_dir / "ground_truth"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The transactional core: customers, leads, campaigns, offers, coupons, orders, events."""
