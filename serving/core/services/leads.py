@@ -63,9 +63,7 @@ def add_lead(
     if customer is None:
         raise Invalid(f"customer {customer_id} does not exist")
     if owner_id is not None:
-        owner = session.get(User, owner_id)
-        if owner is None or owner.role != Role.sales_rep or not owner.is_active:
-            raise Invalid(f"user {owner_id} is not an active sales rep")
+        owner: User | None = _active_rep(session, owner_id)
     else:
         owner = choose_owner(session=session, customer=customer)
     lead = Lead(
@@ -115,3 +113,16 @@ def get_lead(*, session: Session, lead_id: int, visible_to: User) -> Lead:
     if lead is None or (visible_to.role == Role.sales_rep and lead.owner_id != visible_to.id):
         raise NotFound(f"lead {lead_id} not found")
     return lead
+
+
+def reassign(*, session: Session, lead: Lead, owner_id: int | None) -> None:
+    if owner_id is None:
+        raise Invalid("owner_id cannot be null; pick an active sales rep")
+    lead.owner_id = _active_rep(session, owner_id).id
+
+
+def _active_rep(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.role != Role.sales_rep or not user.is_active:
+        raise Invalid(f"user {user_id} is not an active sales rep")
+    return user

@@ -1,0 +1,65 @@
+"""FastAPI dependencies: DB session, the caller (from their API key) and role checks."""
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy.orm import Session
+
+from serving.config import Settings, get_settings
+from serving.core.errors import DomainError, Forbidden
+from serving.core.models import Role, User
+from serving.core.services.users import user_for_key
+from serving.runtime import session_factory
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+def get_session() -> Iterator[Session]:
+    with session_factory()() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="a key from `lodestar users create`"
+)
+
+
+def current_user(
+    request: Request,
+    session: SessionDep,
+    key: Annotated[str | None, Security(api_key_header)],
+) -> User:
+    if not key:
+        auth = request.headers.get("Authorization", "")
+        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+    if not key:
+        raise Unauthorized("missing API key: send it in the X-API-Key header")
+    user = user_for_key(session=session, key=key)
+    if user is None:
+        raise Unauthorized("invalid or revoked API key")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: Role) -> Callable[[User], User]:
+    allowed = ", ".join(r.value for r in roles)
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden(f"this needs one of the roles: {allowed} (you are {user.role.value})")
+        return user
+
+    return check
+
+
+Marketer = Annotated[User, Depends(require_roles(Role.marketer, Role.admin))]
+Admin = Annotated[User, Depends(require_roles(Role.admin))]
