@@ -15,8 +15,10 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "sqlite:///./var/mlflow.db"
     # "sqlite" (a file under data_dir) or a redis URL such as redis://127.0.0.1:6379/0
     online_store: str = "sqlite"
+    # pool_size + max_overflow should cover the API's 40 worker threads, so a thread never
+    # waits for a connection that only a thread-starved request could give back.
     db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
+    db_max_overflow: int = Field(default=30, ge=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # A hot (grade A) lead not contacted within this many hours is flagged.

@@ -16,5 +16,5 @@ def engine() -> Engine:
 
 
 @lru_cache
-def session_factory() -> sessionmaker[Session]:
-    return make_sessionmaker(engine())
+def session_factory(write: bool = False) -> sessionmaker[Session]:
+    return make_sessionmaker(engine(), write=write)

@@ -5,6 +5,7 @@ Each test runs inside one outer transaction; the app's commits become SAVEPOINT 
 """
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from serving.api.deps import get_session
 from serving.app import create_app
 from serving.core.db import make_engine
 from serving.core.migrate import upgrade
@@ -56,9 +56,10 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(session: Session) -> Iterator[TestClient]:
-    app = create_app()
-    app.dependency_overrides[get_session] = lambda: session
+def client(engine: Engine, session: Session) -> Iterator[TestClient]:
+    app = create_app(engine)
+    # every session the app opens is the test's own, never closed by the app
+    app.state.sessions = app.state.write_sessions = lambda: nullcontext(session)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -9,18 +9,25 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
-    """SQLite gets WAL, foreign keys and `BEGIN IMMEDIATE`.
+IMMEDIATE = "lodestar_sqlite_begin_immediate"
 
-    pysqlite's own transaction handling starts transactions lazily and breaks SAVEPOINTs; taking
-    the write lock at BEGIN means two concurrent redemptions queue on the lock instead of one
-    failing with SQLITE_BUSY after reading a stale snapshot.
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 30) -> Engine:
+    """SQLite gets WAL, foreign keys, a busy timeout, and explicit BEGINs.
+
+    pysqlite's own transaction handling starts transactions lazily and breaks SAVEPOINTs, so we
+    emit BEGIN ourselves: deferred for readers (WAL lets them run beside a writer), IMMEDIATE for
+    sessions that will write (see `make_sessionmaker`), so two concurrent redemptions queue on
+    the write lock instead of one failing with SQLITE_BUSY after reading a stale snapshot.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=pool_size, max_overflow=max_overflow,
+        )
         _configure_sqlite(engine)
         return engine
     return create_engine(
@@ -41,11 +48,17 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
+    """Sessions for reading, or (write=True) for a use case that reads then writes.
+
+    On PostgreSQL both are the same; on SQLite a write session takes the write lock at BEGIN.
+    """
+    bind = engine.execution_options(**{IMMEDIATE: True}) if write else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager

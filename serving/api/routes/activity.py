@@ -4,8 +4,9 @@ from datetime import datetime
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from serving.api.deps import CurrentUser, Marketer, SessionDep
+from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.activity import BatchResult, EventBatch, OrderBatch, OrderOut
 from serving.api.schemas.common import Page
@@ -16,7 +17,7 @@ router = APIRouter(tags=["orders and events"])
 
 
 @router.post("/orders/batch", status_code=status.HTTP_201_CREATED, response_model=BatchResult)
-def ingest_orders(body: OrderBatch, session: SessionDep, user: Marketer) -> BatchResult:
+def ingest_orders(body: OrderBatch, session: WriteSessionDep, user: Marketer) -> BatchResult:
     rows = [o.model_dump() for o in body.orders]
     return BatchResult(accepted=activity.ingest_orders(session=session, orders=rows))
 
@@ -39,6 +40,6 @@ def list_orders(
 
 
 @router.post("/events/batch", status_code=status.HTTP_201_CREATED, response_model=BatchResult)
-def ingest_events(body: EventBatch, session: SessionDep, user: Marketer) -> BatchResult:
+def ingest_events(body: EventBatch, session: WriteSessionDep, user: Marketer) -> BatchResult:
     rows = [e.model_dump() for e in body.events]
     return BatchResult(accepted=activity.ingest_events(session=session, events=rows))

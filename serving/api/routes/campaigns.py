@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
-from serving.api.deps import CurrentUser, Marketer, SessionDep
+from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.campaigns import (
     CampaignCreate,
@@ -28,7 +29,7 @@ SORTS = {"id": Campaign.id, "created_at": Campaign.created_at, "starts_at": Camp
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignOut)
-def create_campaign(body: CampaignCreate, session: SessionDep, user: Marketer) -> Campaign:
+def create_campaign(body: CampaignCreate, session: WriteSessionDep, user: Marketer) -> Campaign:
     fields = body.model_dump(exclude={"arms"})
     arms = [a.model_dump() for a in body.arms]
     return service.create_campaign(session=session, fields=fields, arms=arms, created_by=user.id)
@@ -59,7 +60,7 @@ def get_campaign(campaign_id: int, session: SessionDep, user: CurrentUser) -> Ca
 
 @router.patch("/{campaign_id}", response_model=CampaignOut)
 def update_campaign(
-    campaign_id: int, body: CampaignUpdate, session: SessionDep, user: Marketer
+    campaign_id: int, body: CampaignUpdate, session: WriteSessionDep, user: Marketer
 ) -> Campaign:
     campaign = service.get_campaign(session=session, campaign_id=campaign_id)
     return service.update_campaign(
@@ -69,7 +70,7 @@ def update_campaign(
 
 @router.post("/{campaign_id}/exposures", response_model=list[ExposureOut])
 def expose(
-    campaign_id: int, body: ExposeRequest, session: SessionDep, user: Marketer
+    campaign_id: int, body: ExposeRequest, session: WriteSessionDep, user: Marketer
 ) -> list[Exposure]:
     """Assign customers to arms (or the holdout) by hashing; repeating a call changes nothing."""
     campaign = service.get_campaign(session=session, campaign_id=campaign_id)
@@ -89,7 +90,7 @@ def list_exposures(
 
 @router.patch("/{campaign_id}/exposures/{customer_id}", response_model=ExposureOut)
 def record_outcome(
-    campaign_id: int, customer_id: int, body: ExposureUpdate, session: SessionDep, user: Marketer
+    campaign_id: int, customer_id: int, body: ExposureUpdate, session: WriteSessionDep, user: Marketer
 ) -> Exposure:
     """Record what happened to one exposure (sent, opened, clicked, converted, revenue)."""
     exposure = session.scalar(

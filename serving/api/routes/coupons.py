@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from serving.api.deps import CurrentUser, Marketer, SessionDep
+from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.common import Page
 from serving.api.schemas.coupons import (
@@ -34,7 +35,7 @@ IdempotencyKey = Annotated[
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CouponCreated)
-def create_coupon(body: CouponCreate, session: SessionDep, user: Marketer) -> dict[str, object]:
+def create_coupon(body: CouponCreate, session: WriteSessionDep, user: Marketer) -> dict[str, object]:
     if body.offer_id is not None and session.get(Offer, body.offer_id) is None:
         raise Invalid(f"offer {body.offer_id} does not exist")
     definition = CouponDefinition(**body.model_dump(exclude={"codes"}))
@@ -59,7 +60,7 @@ def get_coupon(coupon_id: int, session: SessionDep, user: CurrentUser) -> Coupon
 
 @router.patch("/{coupon_id}", response_model=CouponOut)
 def update_coupon(
-    coupon_id: int, body: CouponUpdate, session: SessionDep, user: Marketer
+    coupon_id: int, body: CouponUpdate, session: WriteSessionDep, user: Marketer
 ) -> CouponDefinition:
     definition = service.get_definition(session=session, definition_id=coupon_id)
     changes = body.model_dump(exclude_unset=True)
@@ -80,7 +81,7 @@ def update_coupon(
 @router.post("/{coupon_id}/codes", status_code=status.HTTP_201_CREATED,
              response_model=list[CodeOut])
 def create_codes(
-    coupon_id: int, body: CodesCreate, session: SessionDep, user: Marketer
+    coupon_id: int, body: CodesCreate, session: WriteSessionDep, user: Marketer
 ) -> list[CouponCode]:
     definition = service.get_definition(session=session, definition_id=coupon_id)
     codes = service.generate_codes(session=session, definition=definition, count=body.count,
@@ -116,7 +117,7 @@ def validate(body: RedeemRequest, session: SessionDep, user: CurrentUser) -> Val
 def redeem(
     body: RedeemRequest,
     response: Response,
-    session: SessionDep,
+    session: WriteSessionDep,
     user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> RedemptionOut:

@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError
 
-from serving.api.deps import CurrentUser, SessionDep
+from serving.api.deps import CurrentUser, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.common import Page, order_by
 from serving.core.services.changes import apply_changes
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 SORTS = {"id": Customer.id, "created_at": Customer.created_at, "name": Customer.name}
 
 
-def _get(session: SessionDep, customer_id: int) -> Customer:
+def _get(session: Session, customer_id: int) -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound(f"customer {customer_id} not found")
@@ -27,7 +28,7 @@ def _get(session: SessionDep, customer_id: int) -> Customer:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerOut)
-def create_customer(body: CustomerCreate, session: SessionDep, user: CurrentUser) -> Customer:
+def create_customer(body: CustomerCreate, session: WriteSessionDep, user: CurrentUser) -> Customer:
     customer = Customer(**body.model_dump())
     session.add(customer)
     try:
@@ -65,7 +66,7 @@ def get_customer(customer_id: int, session: SessionDep, user: CurrentUser) -> Cu
 
 @router.patch("/{customer_id}", response_model=CustomerOut)
 def update_customer(
-    customer_id: int, body: CustomerUpdate, session: SessionDep, user: CurrentUser
+    customer_id: int, body: CustomerUpdate, session: WriteSessionDep, user: CurrentUser
 ) -> Customer:
     customer = _get(session, customer_id)
     apply_changes(customer, body.model_dump(exclude_unset=True))

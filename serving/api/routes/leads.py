@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
-from serving.api.deps import CurrentUser, SessionDep, SettingsDep
+from serving.api.deps import CurrentUser, SessionDep, SettingsDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.common import Page, order_by
 from serving.api.schemas.leads import LeadCreate, LeadOut, LeadUpdate
@@ -28,7 +29,7 @@ def _out(lead: Lead, now: datetime, sla_hours: float) -> LeadOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
 def create_lead(
-    body: LeadCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep
+    body: LeadCreate, session: WriteSessionDep, user: CurrentUser, settings: SettingsDep
 ) -> LeadOut:
     if body.owner_id is not None and user.role == Role.sales_rep and body.owner_id != user.id:
         raise Forbidden("a sales rep can only create leads for themselves or by the rules")
@@ -91,7 +92,7 @@ def get_lead(lead_id: int, session: SessionDep, user: CurrentUser, settings: Set
 
 @router.patch("/{lead_id}", response_model=LeadOut)
 def update_lead(
-    lead_id: int, body: LeadUpdate, session: SessionDep, user: CurrentUser, settings: SettingsDep
+    lead_id: int, body: LeadUpdate, session: WriteSessionDep, user: CurrentUser, settings: SettingsDep
 ) -> LeadOut:
     lead = lead_service.get_lead(session=session, lead_id=lead_id, visible_to=user)
     changes = body.model_dump(exclude_unset=True)

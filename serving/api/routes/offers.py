@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError
 
-from serving.api.deps import CurrentUser, Marketer, SessionDep
+from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.common import Page
 from serving.api.schemas.coupons import OfferCreate, OfferOut, OfferUpdate
@@ -15,14 +16,14 @@ from serving.core.services.changes import apply_changes
 router = APIRouter(prefix="/offers", tags=["offers"])
 
 
-def _get(session: SessionDep, offer_id: int) -> Offer:
+def _get(session: Session, offer_id: int) -> Offer:
     offer = session.get(Offer, offer_id)
     if offer is None:
         raise NotFound(f"offer {offer_id} not found")
     return offer
 
 
-def _commit_unique(session: SessionDep, name: str | None) -> None:
+def _commit_unique(session: Session, name: str | None) -> None:
     try:
         session.commit()
     except IntegrityError:
@@ -31,7 +32,7 @@ def _commit_unique(session: SessionDep, name: str | None) -> None:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OfferOut)
-def create_offer(body: OfferCreate, session: SessionDep, user: Marketer) -> Offer:
+def create_offer(body: OfferCreate, session: WriteSessionDep, user: Marketer) -> Offer:
     offer = Offer(**body.model_dump())
     session.add(offer)
     _commit_unique(session, body.name)
@@ -55,7 +56,7 @@ def get_offer(offer_id: int, session: SessionDep, user: CurrentUser) -> Offer:
 
 
 @router.patch("/{offer_id}", response_model=OfferOut)
-def update_offer(offer_id: int, body: OfferUpdate, session: SessionDep, user: Marketer) -> Offer:
+def update_offer(offer_id: int, body: OfferUpdate, session: WriteSessionDep, user: Marketer) -> Offer:
     offer = _get(session, offer_id)
     apply_changes(offer, body.model_dump(exclude_unset=True))
     _commit_unique(session, body.name)

@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from serving.api.deps import Admin, CurrentUser, SessionDep
+from serving.api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.common import Page
 from serving.api.schemas.users import UserCreate, UserCreated, UserOut
@@ -19,7 +20,7 @@ def me(user: CurrentUser) -> User:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
-def add_user(body: UserCreate, session: SessionDep, admin: Admin) -> dict[str, object]:
+def add_user(body: UserCreate, session: WriteSessionDep, admin: Admin) -> dict[str, object]:
     user, key = create_user(session=session, **body.model_dump())
     return {**UserOut.model_validate(user).model_dump(), "api_key": key}
 

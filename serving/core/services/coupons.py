@@ -145,45 +145,19 @@ def redeem(
     idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> tuple[Redemption, bool]:
-    """Redeem once; returns (redemption, replayed). The same idempotency key replays the result."""
+    """Redeem once; returns (redemption, replayed). The same idempotency key replays the result.
+
+    A retry racing its own first attempt may lose on a limit or on the key's unique index; it
+    then finds the winner's redemption and replays it instead of failing.
+    """
     if idempotency_key is not None:
         previous = _replay(session, idempotency_key, code, customer_id, order_value)
         if previous is not None:
             return previous, True
-    q = quote(session=session, code=code, customer_id=customer_id, order_value=order_value,
-              now=now)
-    d = q.definition
-    if order_ref is not None:
-        _check_stacking(session, d, order_ref)
     try:
-        taken = session.execute(
-            update(CouponDefinition)
-            .where(
-                CouponDefinition.id == d.id,
-                or_(CouponDefinition.total_limit.is_(None),
-                    CouponDefinition.redeemed_count < CouponDefinition.total_limit),
-            )
-            .values(redeemed_count=CouponDefinition.redeemed_count + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken == 0:
-            raise LimitReached(
-                f"this coupon has reached its limit of {d.total_limit} redemptions"
-            )
-        if _bump_customer_usage(session, d, customer_id) is None:
-            raise LimitReached(_per_customer_message(d.per_customer_limit or 0))
-        redemption = Redemption(
-            code_id=q.code.id, definition_id=d.id, customer_id=customer_id, order_ref=order_ref,
-            order_value=order_value, discount_amount=q.discount_amount,
-            idempotency_key=idempotency_key, redeemed_at=now or datetime.now(UTC),
-        )
-        session.add(redemption)
-        session.commit()
-    except LimitReached:
-        session.rollback()
-        raise
-    except IntegrityError:
-        # A concurrent request with the same idempotency key won: answer with its result.
+        redemption = _redeem_once(session, code, customer_id, order_value, order_ref,
+                                  idempotency_key, now or datetime.now(UTC))
+    except (LimitReached, IntegrityError):
         session.rollback()
         if idempotency_key is not None:
             previous = _replay(session, idempotency_key, code, customer_id, order_value)
@@ -191,6 +165,40 @@ def redeem(
                 return previous, True
         raise
     return redemption, False
+
+
+def _redeem_once(
+    session: Session, code: str, customer_id: int, order_value: float, order_ref: str | None,
+    idempotency_key: str | None, now: datetime,
+) -> Redemption:
+    q = quote(session=session, code=code, customer_id=customer_id, order_value=order_value,
+              now=now)
+    d = q.definition
+    if order_ref is not None:
+        _check_stacking(session, d, order_ref)
+    taken = session.execute(
+        update(CouponDefinition)
+        .where(
+            CouponDefinition.id == d.id,
+            or_(CouponDefinition.total_limit.is_(None),
+                CouponDefinition.redeemed_count < CouponDefinition.total_limit),
+        )
+        .values(redeemed_count=CouponDefinition.redeemed_count + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire(d, ["redeemed_count"])
+    if taken == 0:
+        raise LimitReached(f"this coupon has reached its limit of {d.total_limit} redemptions")
+    if _bump_customer_usage(session, d, customer_id) is None:
+        raise LimitReached(_per_customer_message(d.per_customer_limit or 0))
+    redemption = Redemption(
+        code_id=q.code.id, definition_id=d.id, customer_id=customer_id, order_ref=order_ref,
+        order_value=order_value, discount_amount=q.discount_amount,
+        idempotency_key=idempotency_key, redeemed_at=now,
+    )
+    session.add(redemption)
+    session.commit()
+    return redemption
 
 
 def _replay(
