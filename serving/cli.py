@@ -86,6 +86,24 @@ def serve(
 
 
 @app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=10, help="customers to simulate")] = 20_000,
+    days: Annotated[int, typer.Option(min=14, help="days of history")] = 180,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    fresh: Annotated[bool, typer.Option(help="simulate anew even if a world exists")] = False,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="start the API")] = True,
+) -> None:
+    """The main job: simulate a world (once), write demo API keys, serve the API."""
+    from serving.demo import banner, prepare
+
+    settings = get_settings()
+    info = prepare(settings, customers=customers, days=days, seed=seed, fresh=fresh)
+    typer.echo(banner(info, f"http://{settings.api_host}:{settings.api_port}"))
+    if serve_api:
+        serve(host=None, port=None, workers=1, migrate=False)
+
+
+@app.command()
 def simulate(
     customers: Annotated[int, typer.Option(min=10, help="number of customers")] = 20_000,
     days: Annotated[int, typer.Option(min=14, help="days of history")] = 180,

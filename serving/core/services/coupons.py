@@ -14,7 +14,7 @@ from sqlalchemy import Insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from serving.core.errors import Conflict, Invalid, LimitReached, NotFound
 from serving.core.models import (
@@ -95,7 +95,10 @@ def quote(
 ) -> Quote:
     """Check every rule but the limits' race, and price the discount; raises if not applicable."""
     now = now or datetime.now(UTC)
-    coupon_code = session.scalar(select(CouponCode).where(CouponCode.code == normalize(code)))
+    coupon_code = session.scalar(
+        select(CouponCode).options(joinedload(CouponCode.definition))
+        .where(CouponCode.code == normalize(code))
+    )
     if coupon_code is None:
         raise NotFound(f"coupon code {normalize(code)} not found")
     if session.get(Customer, customer_id) is None:
@@ -176,6 +179,17 @@ def _redeem_once(
     d = q.definition
     if order_ref is not None:
         _check_stacking(session, d, order_ref)
+    # The shared counter row is locked last, so concurrent redemptions of one coupon queue on it
+    # only for the final statement and the commit.
+    if _bump_customer_usage(session, d, customer_id) is None:
+        raise LimitReached(_per_customer_message(d.per_customer_limit or 0))
+    redemption = Redemption(
+        code_id=q.code.id, definition_id=d.id, customer_id=customer_id, order_ref=order_ref,
+        order_value=order_value, discount_amount=q.discount_amount,
+        idempotency_key=idempotency_key, redeemed_at=now,
+    )
+    session.add(redemption)
+    session.flush()
     taken = session.execute(
         update(CouponDefinition)
         .where(
@@ -189,14 +203,6 @@ def _redeem_once(
     session.expire(d, ["redeemed_count"])
     if taken == 0:
         raise LimitReached(f"this coupon has reached its limit of {d.total_limit} redemptions")
-    if _bump_customer_usage(session, d, customer_id) is None:
-        raise LimitReached(_per_customer_message(d.per_customer_limit or 0))
-    redemption = Redemption(
-        code_id=q.code.id, definition_id=d.id, customer_id=customer_id, order_ref=order_ref,
-        order_value=order_value, discount_amount=q.discount_amount,
-        idempotency_key=idempotency_key, redeemed_at=now,
-    )
-    session.add(redemption)
     session.commit()
     return redemption
 

@@ -1,0 +1,74 @@
+"""`lodestar demo`: the main job on the embedded default — a simulated world, demo keys, the API.
+
+Re-running reuses the world already in the database (fast restarts); `--fresh` simulates anew.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from serving.config import Settings
+from serving.core.db import make_engine, make_sessionmaker
+from serving.core.migrate import upgrade
+from serving.core.models import Customer, Role, User
+from serving.core.services.users import create_user, issue_key
+
+DEMO_ADMIN = "admin@demo.lodestar"
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    simulated: str | None  # the simulator's summary, None when the world was reused
+    keys_file: Path
+    rep_email: str
+
+
+def prepare(settings: Settings, *, customers: int, days: int, seed: int, fresh: bool) -> DemoInfo:
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            have_world = (s.scalar(select(func.count()).select_from(Customer)) or 0) > 0
+        summary = None
+        if fresh or not have_world:
+            from serving.simulator import run_simulation
+
+            summary = str(run_simulation(settings, customers=customers, days=days, seed=seed,
+                                         reset=True))
+        with make_sessionmaker(engine, write=True)() as s:
+            admin = s.scalar(select(User).where(User.email == DEMO_ADMIN))
+            if admin is None:
+                admin, admin_key = create_user(session=s, email=DEMO_ADMIN, name="Demo admin",
+                                               role=Role.admin)
+            else:
+                admin_key = issue_key(session=s, user=admin)
+            # the busiest rep makes the best demo of a ranked lead list
+            rep = s.scalar(select(User).where(User.role == Role.sales_rep).order_by(User.id))
+            if rep is None:
+                raise RuntimeError("the simulated world has no sales rep")
+            rep_key = issue_key(session=s, user=rep)
+            s.commit()
+            rep_email = rep.email
+    finally:
+        engine.dispose()
+    keys_file = settings.data_dir / "demo-keys.env"
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    keys_file.write_text(
+        f"# written by `lodestar demo`; local demo keys, never for production\n"
+        f"ADMIN_KEY={admin_key}\nREP_KEY={rep_key}\n"
+    )
+    return DemoInfo(simulated=summary, keys_file=keys_file, rep_email=rep_email)
+
+
+def banner(info: DemoInfo, base_url: str) -> str:
+    return "\n".join([
+        info.simulated or "reusing the simulated world in the database (--fresh to redo it)",
+        "",
+        f"API docs:   {base_url}/docs",
+        f"demo keys:  {info.keys_file} (admin, and the sales rep {info.rep_email})",
+        "try:",
+        f"  source {info.keys_file}",
+        f"  curl -s -H \"X-API-Key: $REP_KEY\" '{base_url}/v1/leads?owner=me&sort=-score&limit=5'",
+        "",
+    ])
