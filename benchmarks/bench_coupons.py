@@ -64,8 +64,12 @@ def load(clients: int, seconds: float, one_call: Callable[[int, int], None]) -> 
         t.join()
     elapsed = time.perf_counter() - t0
     flat = [x for lat in latencies for x in lat]
-    return {"requests": len(flat), "per_second": len(flat) / elapsed, "errors": sum(errors),
-            **percentiles(flat)}
+    return {
+        "requests": len(flat),
+        "per_second": len(flat) / elapsed,
+        "errors": sum(errors),
+        **percentiles(flat),
+    }
 
 
 def main() -> None:
@@ -74,8 +78,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2, help="API worker processes")
     args = ap.parse_args()
-    admin_url = os.environ.get("LODESTAR_TEST_POSTGRES_URL",
-                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    admin_url = os.environ.get(
+        "LODESTAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
     with fresh_postgres(admin_url) as url:
         upgrade(url)
         engine = make_engine(url, pool_size=args.clients, max_overflow=8)
@@ -90,9 +95,20 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "LODESTAR_DATABASE_URL": url, "LODESTAR_DB_POOL_SIZE": "20"}
         server = subprocess.Popen(
-            [sys.executable, "-m", "serving.cli", "serve", "--port", str(port),
-             "--workers", str(args.workers), "--no-migrate"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "serving.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--no-migrate",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -102,43 +118,64 @@ def main() -> None:
                     break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            http = [httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30)
-                    for _ in range(args.clients)]
+            http = [
+                httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30)
+                for _ in range(args.clients)
+            ]
 
             def health(c: int, i: int) -> None:
                 http[c].get("/health").raise_for_status()
 
             def redeem_http(c: int, i: int) -> None:
                 cust = customers[(c * 7919 + i) % N_CUSTOMERS]
-                r = http[c].post("/v1/coupons/redeem",
-                                 json={"code": code_str, "customer_id": cust, "order_value": 80})
+                r = http[c].post(
+                    "/v1/coupons/redeem",
+                    json={"code": code_str, "customer_id": cust, "order_value": 80},
+                )
                 if r.status_code != 201:
                     raise RuntimeError(r.text)
 
             def redeem_http_spread(c: int, i: int) -> None:
                 cust = customers[(c * 7919 + i) % N_CUSTOMERS]
-                r = http[c].post("/v1/coupons/redeem", json={
-                    "code": codes[(c + i) % N_SPREAD], "customer_id": cust, "order_value": 80})
+                r = http[c].post(
+                    "/v1/coupons/redeem",
+                    json={
+                        "code": codes[(c + i) % N_SPREAD],
+                        "customer_id": cust,
+                        "order_value": 80,
+                    },
+                )
                 if r.status_code != 201:
                     raise RuntimeError(r.text)
 
             def redeem_direct(c: int, i: int) -> None:
                 with factory() as s:
-                    coupons.redeem(session=s, code=code_str,
-                                   customer_id=customers[(c * 104729 + i) % N_CUSTOMERS],
-                                   order_value=80)
+                    coupons.redeem(
+                        session=s,
+                        code=code_str,
+                        customer_id=customers[(c * 104729 + i) % N_CUSTOMERS],
+                        order_value=80,
+                    )
 
-            print(f"warming up, then {args.seconds:.0f} s per phase with {args.clients} clients",
-                  file=sys.stderr)
+            print(
+                f"warming up, then {args.seconds:.0f} s per phase with {args.clients} clients",
+                file=sys.stderr,
+            )
             load(args.clients, 2, redeem_http)
             phases = {}
-            for name, fn in (("health_http", health), ("redeem_http", redeem_http),
-                             ("redeem_http_spread", redeem_http_spread),
-                             ("redeem_direct", redeem_direct)):
+            for name, fn in (
+                ("health_http", health),
+                ("redeem_http", redeem_http),
+                ("redeem_http_spread", redeem_http_spread),
+                ("redeem_direct", redeem_direct),
+            ):
                 phases[name] = load(args.clients, args.seconds, fn)
-                print(f"  {name:14s} {phases[name]['per_second']:8.0f}/s  "
-                      f"p50 {phases[name]['p50_ms']:.1f} ms  p99 {phases[name]['p99_ms']:.1f} ms"
-                      f"  errors {phases[name]['errors']}", file=sys.stderr)
+                print(
+                    f"  {name:14s} {phases[name]['per_second']:8.0f}/s  "
+                    f"p50 {phases[name]['p50_ms']:.1f} ms  p99 {phases[name]['p99_ms']:.1f} ms"
+                    f"  errors {phases[name]['errors']}",
+                    file=sys.stderr,
+                )
             for c in http:
                 c.close()
         finally:
@@ -146,12 +183,17 @@ def main() -> None:
             server.wait(timeout=30)
             engine.dispose()
     redeem = phases["redeem_http"]["per_second"]
-    record("coupons", {
-        "clients": args.clients, "api_workers": args.workers, "seconds": args.seconds,
-        **{f"{k}_{m}": round(v, 2) for k, ph in phases.items() for m, v in ph.items()},
-        "redeem_http_vs_health_http": round(redeem / phases["health_http"]["per_second"], 3),
-        "redeem_http_vs_direct": round(redeem / phases["redeem_direct"]["per_second"], 3),
-    })
+    record(
+        "coupons",
+        {
+            "clients": args.clients,
+            "api_workers": args.workers,
+            "seconds": args.seconds,
+            **{f"{k}_{m}": round(v, 2) for k, ph in phases.items() for m, v in ph.items()},
+            "redeem_http_vs_health_http": round(redeem / phases["health_http"]["per_second"], 3),
+            "redeem_http_vs_direct": round(redeem / phases["redeem_direct"]["per_second"], 3),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ def record(name: str, figures: dict[str, Any]) -> Path:
     """Append one JSON line to benchmarks/results/NAME.json (gitignored) and print it."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    row = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
-           **figures}
+    row = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        **figures,
+    }
     with path.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=2))

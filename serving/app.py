@@ -5,8 +5,8 @@ from sqlalchemy import Engine
 
 from serving import runtime
 from serving.api import problems
-from serving.core.db import make_sessionmaker
 from serving.api.routes import activity, campaigns, coupons, customers, leads, offers, users
+from serving.core.db import make_sessionmaker
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:

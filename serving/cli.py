@@ -7,8 +7,9 @@ import typer
 
 from serving.config import get_settings
 
-app = typer.Typer(help="Lodestar: ML scoring and recommendations for marketing and sales.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Lodestar: ML scoring and recommendations for marketing and sales.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -39,7 +40,9 @@ def users_create(
     role: Annotated[str, typer.Option(help="sales_rep | marketer | data_scientist | admin")],
     name: Annotated[str | None, typer.Option(help="display name (default: the e-mail)")] = None,
     region: Annotated[str | None, typer.Option(help="sales territory, for lead assignment")] = None,
-    industry: Annotated[str | None, typer.Option(help="industry focus, for lead assignment")] = None,
+    industry: Annotated[
+        str | None, typer.Option(help="industry focus, for lead assignment")
+    ] = None,
 ) -> None:
     """Create a user and print a new API key (shown once; only its hash is stored)."""
     from serving.core.errors import DomainError
@@ -50,12 +53,18 @@ def users_create(
     try:
         role_ = Role(role)
     except ValueError:
-        raise typer.BadParameter(f"role must be one of {', '.join(r.value for r in Role)}") from None
+        raise typer.BadParameter(
+            f"role must be one of {', '.join(r.value for r in Role)}"
+        ) from None
     with session_factory()() as session:
         try:
             user, key = create_user(
-                session=session, email=email, name=name or email, role=role_,
-                region=region, industry=industry,
+                session=session,
+                email=email,
+                name=name or email,
+                role=role_,
+                region=region,
+                industry=industry,
             )
         except DomainError as exc:
             typer.echo(f"error: {exc.detail}", err=True)
@@ -80,8 +89,11 @@ def serve(
 
         upgrade(settings.database_url)
     uvicorn.run(
-        "serving.app:create_app", factory=True, host=host or settings.api_host,
-        port=port or settings.api_port, workers=workers,
+        "serving.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
     )
 
 
@@ -113,8 +125,7 @@ def simulate(
     """Simulate a synthetic world into the core DB, the Parquet event log and ground_truth/."""
     from serving.simulator import run_simulation
 
-    summary = run_simulation(get_settings(), customers=customers, days=days, seed=seed,
-                             reset=reset)
+    summary = run_simulation(get_settings(), customers=customers, days=days, seed=seed, reset=reset)
     typer.echo(str(summary))
 
 
@@ -131,8 +142,14 @@ def import_(
     """Import your own data (schema in the README); all-or-nothing unless --skip-invalid."""
     from serving.core.importer import run_import
 
-    report = run_import(get_settings(), customers=customers, orders=orders, events=events,
-                        leads=leads, skip_invalid=skip_invalid)
+    report = run_import(
+        get_settings(),
+        customers=customers,
+        orders=orders,
+        events=events,
+        leads=leads,
+        skip_invalid=skip_invalid,
+    )
     typer.echo(str(report))
     if not report.ok:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""Application settings: one class, read once from `LODESTAR_*` env vars (and an optional `.env`)."""
+"""Application settings: one class, read once from `LODESTAR_*` env vars or an `.env` file."""
 
 from functools import lru_cache
 from pathlib import Path

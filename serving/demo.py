@@ -34,13 +34,15 @@ def prepare(settings: Settings, *, customers: int, days: int, seed: int, fresh: 
         if fresh or not have_world:
             from serving.simulator import run_simulation
 
-            summary = str(run_simulation(settings, customers=customers, days=days, seed=seed,
-                                         reset=True))
+            summary = str(
+                run_simulation(settings, customers=customers, days=days, seed=seed, reset=True)
+            )
         with make_sessionmaker(engine, write=True)() as s:
             admin = s.scalar(select(User).where(User.email == DEMO_ADMIN))
             if admin is None:
-                admin, admin_key = create_user(session=s, email=DEMO_ADMIN, name="Demo admin",
-                                               role=Role.admin)
+                admin, admin_key = create_user(
+                    session=s, email=DEMO_ADMIN, name="Demo admin", role=Role.admin
+                )
             else:
                 admin_key = issue_key(session=s, user=admin)
             # the busiest rep makes the best demo of a ranked lead list
@@ -62,13 +64,16 @@ def prepare(settings: Settings, *, customers: int, days: int, seed: int, fresh: 
 
 
 def banner(info: DemoInfo, base_url: str) -> str:
-    return "\n".join([
-        info.simulated or "reusing the simulated world in the database (--fresh to redo it)",
-        "",
-        f"API docs:   {base_url}/docs",
-        f"demo keys:  {info.keys_file} (admin, and the sales rep {info.rep_email})",
-        "try:",
-        f"  source {info.keys_file}",
-        f"  curl -s -H \"X-API-Key: $REP_KEY\" '{base_url}/v1/leads?owner=me&sort=-score&limit=5'",
-        "",
-    ])
+    return "\n".join(
+        [
+            info.simulated or "reusing the simulated world in the database (--fresh to redo it)",
+            "",
+            f"API docs:   {base_url}/docs",
+            f"demo keys:  {info.keys_file} (admin, and the sales rep {info.rep_email})",
+            "try:",
+            f"  source {info.keys_file}",
+            f"  curl -s -H \"X-API-Key: $REP_KEY\" "
+            f"'{base_url}/v1/leads?owner=me&sort=-score&limit=5'",
+            "",
+        ]
+    )

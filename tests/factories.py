@@ -27,8 +27,12 @@ _seq = itertools.count(1)
 
 def user(session: Session, role: Role = Role.admin, **kw: Any) -> tuple[User, str]:
     n = next(_seq)
-    u = User(email=kw.pop("email", f"user{n}@example.com"), name=kw.pop("name", f"User {n}"),
-             role=role, **kw)
+    u = User(
+        email=kw.pop("email", f"user{n}@example.com"),
+        name=kw.pop("name", f"User {n}"),
+        role=role,
+        **kw,
+    )
     session.add(u)
     session.flush()
     return u, issue_key(session=session, user=u)
@@ -37,8 +41,14 @@ def user(session: Session, role: Role = Role.admin, **kw: Any) -> tuple[User, st
 def customer(session: Session, **kw: Any) -> Customer:
     n = next(_seq)
     defaults: dict[str, Any] = dict(
-        external_id=f"C{n:07d}", name=f"Customer {n}", company=f"Company {n}", region="EMEA",
-        industry="software", segment="smb", timezone="Europe/Berlin", consent_email=True,
+        external_id=f"C{n:07d}",
+        name=f"Customer {n}",
+        company=f"Company {n}",
+        region="EMEA",
+        industry="software",
+        segment="smb",
+        timezone="Europe/Berlin",
+        consent_email=True,
     )
     c = Customer(**{**defaults, **kw})
     session.add(c)
@@ -63,10 +73,14 @@ def offer(session: Session, **kw: Any) -> Offer:
     return o
 
 
-def coupon(session: Session, code: str | None = None, **kw: Any) -> tuple[CouponDefinition, CouponCode]:
+def coupon(
+    session: Session, code: str | None = None, **kw: Any
+) -> tuple[CouponDefinition, CouponCode]:
     n = next(_seq)
     defaults: dict[str, Any] = dict(
-        name=f"Coupon {n}", discount_type=DiscountType.percent, discount_value=10.0,
+        name=f"Coupon {n}",
+        discount_type=DiscountType.percent,
+        discount_value=10.0,
         valid_from=datetime.now(UTC) - timedelta(days=1),
         valid_until=datetime.now(UTC) + timedelta(days=30),
     )

@@ -18,8 +18,10 @@ def _count(session, model) -> int:
 
 def test_order_batch_and_read_back(client: TestClient, keys, session) -> None:
     c = factories.customer(session)
-    orders = [{"external_id": f"o{i}", "customer_id": c.id, "ordered_at": NOW, "amount": 10 + i}
-              for i in range(3)]
+    orders = [
+        {"external_id": f"o{i}", "customer_id": c.id, "ordered_at": NOW, "amount": 10 + i}
+        for i in range(3)
+    ]
     r = client.post("/v1/orders/batch", json={"orders": orders}, headers=auth(keys.marketer))
     assert r.status_code == 201 and r.json() == {"accepted": 3}
     listed = client.get(f"/v1/orders?customer_id={c.id}", headers=auth(keys.rep)).json()
@@ -49,11 +51,17 @@ def test_events_batch(client: TestClient, keys, session) -> None:
     c = factories.customer(session)
     before = _count(session, Event)
     ev = {"customer_id": c.id, "occurred_at": NOW, "type": "page_view", "page": "pricing"}
-    r = client.post("/v1/events/batch", json={"events": [ev, {**ev, "type": "email_open"}]},
-                    headers=auth(keys.marketer))
+    r = client.post(
+        "/v1/events/batch",
+        json={"events": [ev, {**ev, "type": "email_open"}]},
+        headers=auth(keys.marketer),
+    )
     assert r.status_code == 201 and _count(session, Event) == before + 2
-    r = client.post("/v1/events/batch", json={"events": [ev, {**ev, "type": "teleport"}]},
-                    headers=auth(keys.marketer))
+    r = client.post(
+        "/v1/events/batch",
+        json={"events": [ev, {**ev, "type": "teleport"}]},
+        headers=auth(keys.marketer),
+    )
     assert r.status_code == 422 and _count(session, Event) == before + 2
     r = client.post("/v1/events/batch", json={"events": [ev]}, headers=auth(keys.rep))
     assert r.status_code == 403

@@ -26,8 +26,11 @@ def test_rep_cannot_change_campaigns_or_coupons(client: TestClient, keys) -> Non
     r = client.post("/v1/campaigns", json={"name": "x", "channel": "email"}, headers=auth(keys.rep))
     assert r.status_code == 403
     assert "marketer" in r.json()["detail"]
-    r = client.post("/v1/coupons", json={"name": "x", "discount_type": "fixed",
-                                          "discount_value": 5}, headers=auth(keys.data_scientist))
+    r = client.post(
+        "/v1/coupons",
+        json={"name": "x", "discount_type": "fixed", "discount_value": 5},
+        headers=auth(keys.data_scientist),
+    )
     assert r.status_code == 403
 
 

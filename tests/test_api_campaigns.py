@@ -17,9 +17,14 @@ START = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 
 
 def _create(client: TestClient, key: str, **kw) -> dict:
-    body = {"name": "Spring promo", "channel": "email", "starts_at": START, "holdout_fraction": 0.1,
-            "arms": [{"name": "control", "is_control": True}, {"name": "ten_off", "weight": 2}],
-            **kw}
+    body = {
+        "name": "Spring promo",
+        "channel": "email",
+        "starts_at": START,
+        "holdout_fraction": 0.1,
+        "arms": [{"name": "control", "is_control": True}, {"name": "ten_off", "weight": 2}],
+        **kw,
+    }
     r = client.post("/v1/campaigns", json=body, headers=auth(key))
     assert r.status_code == 201, r.text
     return r.json()
@@ -48,18 +53,25 @@ def test_running_campaign_plan_is_frozen(client: TestClient, keys) -> None:
 
 def test_schedule_needs_a_start_and_window_must_be_ordered(client: TestClient, keys) -> None:
     c = _create(client, keys.marketer, starts_at=None)
-    r = client.patch(f"/v1/campaigns/{c['id']}", json={"status": "scheduled"},
-                     headers=auth(keys.marketer))
+    r = client.patch(
+        f"/v1/campaigns/{c['id']}", json={"status": "scheduled"}, headers=auth(keys.marketer)
+    )
     assert r.status_code == 422 and "starts_at" in r.json()["detail"]
-    r = client.post("/v1/campaigns", json={"name": "x", "channel": "email", "starts_at": START,
-                                           "ends_at": START}, headers=auth(keys.marketer))
+    r = client.post(
+        "/v1/campaigns",
+        json={"name": "x", "channel": "email", "starts_at": START, "ends_at": START},
+        headers=auth(keys.marketer),
+    )
     assert r.status_code == 422
-    r = client.post("/v1/campaigns", json={"name": "x", "channel": "fax"},
-                    headers=auth(keys.marketer))
+    r = client.post(
+        "/v1/campaigns", json={"name": "x", "channel": "fax"}, headers=auth(keys.marketer)
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "channel"
-    r = client.post("/v1/campaigns", json={"name": "x", "channel": "email",
-                                           "arms": [{"name": "a"}, {"name": "a"}]},
-                    headers=auth(keys.marketer))
+    r = client.post(
+        "/v1/campaigns",
+        json={"name": "x", "channel": "email", "arms": [{"name": "a"}, {"name": "a"}]},
+        headers=auth(keys.marketer),
+    )
     assert r.status_code == 422 and "unique" in r.json()["detail"]
 
 
@@ -79,14 +91,17 @@ def test_exposures_are_deterministic_and_idempotent(client: TestClient, keys, se
     customers = [factories.customer(session).id for _ in range(40)]
     c = _create(client, keys.marketer)
     url = f"/v1/campaigns/{c['id']}"
-    r = client.post(f"{url}/exposures", json={"customer_ids": customers[:5]},
-                    headers=auth(keys.marketer))
+    r = client.post(
+        f"{url}/exposures", json={"customer_ids": customers[:5]}, headers=auth(keys.marketer)
+    )
     assert r.status_code == 409  # still a draft
     client.patch(url, json={"status": "scheduled"}, headers=auth(keys.marketer))
-    first = client.post(f"{url}/exposures", json={"customer_ids": customers},
-                        headers=auth(keys.marketer)).json()
-    again = client.post(f"{url}/exposures", json={"customer_ids": customers[::-1]},
-                        headers=auth(keys.marketer)).json()
+    first = client.post(
+        f"{url}/exposures", json={"customer_ids": customers}, headers=auth(keys.marketer)
+    ).json()
+    again = client.post(
+        f"{url}/exposures", json={"customer_ids": customers[::-1]}, headers=auth(keys.marketer)
+    ).json()
     assert first == again
     arm_ids = [a["id"] for a in c["arms"]]
     expected = pick_arm(unit_hashes(c["id"], customers), [1.0, 2.0], 0.1)
@@ -102,8 +117,9 @@ def test_unknown_customer_exposure_stores_nothing(client: TestClient, keys, sess
     url = f"/v1/campaigns/{c['id']}"
     client.patch(url, json={"status": "scheduled"}, headers=auth(keys.marketer))
     known = factories.customer(session).id
-    r = client.post(f"{url}/exposures", json={"customer_ids": [known, 10**9]},
-                    headers=auth(keys.marketer))
+    r = client.post(
+        f"{url}/exposures", json={"customer_ids": [known, 10**9]}, headers=auth(keys.marketer)
+    )
     assert r.status_code == 422 and "unknown customer" in r.json()["detail"]
     assert client.get(f"{url}/exposures", headers=auth(keys.rep)).json()["total"] == 0
 
@@ -115,11 +131,18 @@ def test_record_exposure_outcome(client: TestClient, keys, session) -> None:
     client.patch(url, json={"status": "scheduled"}, headers=auth(keys.marketer))
     client.post(f"{url}/exposures", json={"customer_ids": [cust]}, headers=auth(keys.marketer))
     now = datetime.now(UTC).isoformat()
-    r = client.patch(f"{url}/exposures/{cust}", json={"opened_at": now, "revenue": 42},
-                     headers=auth(keys.marketer))
+    r = client.patch(
+        f"{url}/exposures/{cust}",
+        json={"opened_at": now, "revenue": 42},
+        headers=auth(keys.marketer),
+    )
     assert r.status_code == 200 and r.json()["revenue"] == 42
-    assert client.patch(f"{url}/exposures/{10**9}", json={"revenue": 1},
-                        headers=auth(keys.marketer)).status_code == 404
+    assert (
+        client.patch(
+            f"{url}/exposures/{10**9}", json={"revenue": 1}, headers=auth(keys.marketer)
+        ).status_code
+        == 404
+    )
 
 
 def test_hash_assignment_is_uniform_and_respects_weights() -> None:

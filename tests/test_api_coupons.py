@@ -25,8 +25,13 @@ def _redeem(client, key, code, customer_id, value=100.0, idem=None, order_ref=No
 
 
 def test_create_coupon_with_unguessable_codes(client: TestClient, keys) -> None:
-    body = {"name": "Autumn", "discount_type": "percent", "discount_value": 15, "codes": 50,
-            "total_limit": 100}
+    body = {
+        "name": "Autumn",
+        "discount_type": "percent",
+        "discount_value": 15,
+        "codes": 50,
+        "total_limit": 100,
+    }
     r = client.post("/v1/coupons", json=body, headers=auth(keys.marketer))
     assert r.status_code == 201, r.text
     codes = [c["code"] for c in r.json()["codes"]]
@@ -42,10 +47,20 @@ def test_coupon_input_rules(client: TestClient, keys, session) -> None:
     bad = [
         {"name": "x", "discount_type": "percent", "discount_value": 150},
         {"name": "x", "discount_type": "fixed", "discount_value": 0},
-        {"name": "x", "discount_type": "fixed", "discount_value": 5,
-         "valid_from": now.isoformat(), "valid_until": (now - timedelta(days=1)).isoformat()},
+        {
+            "name": "x",
+            "discount_type": "fixed",
+            "discount_value": 5,
+            "valid_from": now.isoformat(),
+            "valid_until": (now - timedelta(days=1)).isoformat(),
+        },
         {"name": "x", "discount_type": "fixed", "discount_value": 5, "per_customer_limit": 0},
-        {"name": "x", "discount_type": "fixed", "discount_value": 5, "valid_from": "2026-01-01T00:00"},
+        {
+            "name": "x",
+            "discount_type": "fixed",
+            "discount_value": 5,
+            "valid_from": "2026-01-01T00:00",
+        },
     ]
     for body in bad:
         r = client.post("/v1/coupons", json=body, headers=auth(keys.marketer))
@@ -59,7 +74,9 @@ def test_chosen_code_and_customer_bound_code(client: TestClient, keys, session) 
     url = f"/v1/coupons/{d.id}/codes"
     r = client.post(url, json={"code": "summer25"}, headers=auth(keys.marketer))
     assert r.status_code == 201 and r.json()[0]["code"] == "SUMMER25"
-    assert client.post(url, json={"code": "SUMMER25"}, headers=auth(keys.marketer)).status_code == 409
+    assert (
+        client.post(url, json={"code": "SUMMER25"}, headers=auth(keys.marketer)).status_code == 409
+    )
     mine = client.post(url, json={"customer_id": alice.id}, headers=auth(keys.marketer)).json()[0]
     r = _redeem(client, keys.admin, mine["code"], bob.id)
     assert r.status_code == 422 and "another customer" in r.json()["detail"]
@@ -67,8 +84,9 @@ def test_chosen_code_and_customer_bound_code(client: TestClient, keys, session) 
 
 
 def test_validate_explains_and_changes_nothing(client: TestClient, keys, session) -> None:
-    d, code = factories.coupon(session, min_order_value=50, discount_type="fixed",
-                               discount_value=20)
+    d, code = factories.coupon(
+        session, min_order_value=50, discount_type="fixed", discount_value=20
+    )
     c = factories.customer(session)
     before = _redemptions(session)
     body = {"code": code.code.lower(), "customer_id": c.id, "order_value": 30}
@@ -76,16 +94,22 @@ def test_validate_explains_and_changes_nothing(client: TestClient, keys, session
     assert r["valid"] is False and "minimum of 50.00" in r["reason"]
     body["order_value"] = 80
     r = client.post("/v1/coupons/validate", json=body, headers=auth(keys.rep)).json()
-    assert r == {"valid": True, "code": code.code, "reason": None, "discount_amount": 20.0,
-                 "final_amount": 60.0}
+    assert r == {
+        "valid": True,
+        "code": code.code,
+        "reason": None,
+        "discount_amount": 20.0,
+        "final_amount": 60.0,
+    }
     assert _redemptions(session) == before
 
 
 def test_redeem_rejections_store_nothing(client: TestClient, keys, session) -> None:
     c = factories.customer(session)
     now = datetime.now(UTC)
-    _, expired = factories.coupon(session, valid_from=now - timedelta(days=9),
-                                  valid_until=now - timedelta(days=1))
+    _, expired = factories.coupon(
+        session, valid_from=now - timedelta(days=9), valid_until=now - timedelta(days=1)
+    )
     _, future = factories.coupon(session, valid_from=now + timedelta(days=1))
     before = _redemptions(session)
     r = _redeem(client, keys.admin, expired.code, c.id)
@@ -94,8 +118,11 @@ def test_redeem_rejections_store_nothing(client: TestClient, keys, session) -> N
     assert r.status_code == 422 and "valid from" in r.json()["detail"]
     assert _redeem(client, keys.admin, "NOPE-NOPE-NOPE", c.id).status_code == 404
     assert _redeem(client, keys.admin, expired.code, 10**9).status_code == 422
-    r = client.post("/v1/coupons/redeem", json={"code": expired.code, "customer_id": c.id,
-                                                "order_value": -1}, headers=auth(keys.admin))
+    r = client.post(
+        "/v1/coupons/redeem",
+        json={"code": expired.code, "customer_id": c.id, "order_value": -1},
+        headers=auth(keys.admin),
+    )
     assert r.status_code == 422
     assert _redemptions(session) == before
 
@@ -120,8 +147,11 @@ def test_per_customer_limit(client: TestClient, keys, session) -> None:
     r = _redeem(client, keys.admin, code.code, c.id)
     assert r.status_code == 409 and "2 times" in r.json()["detail"]
     assert _redeem(client, keys.admin, code.code, other.id).status_code == 201
-    usage = session.scalar(select(CouponCustomerUsage.count).where(
-        CouponCustomerUsage.definition_id == d.id, CouponCustomerUsage.customer_id == c.id))
+    usage = session.scalar(
+        select(CouponCustomerUsage.count).where(
+            CouponCustomerUsage.definition_id == d.id, CouponCustomerUsage.customer_id == c.id
+        )
+    )
     assert usage == 2
 
 

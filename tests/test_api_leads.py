@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from serving.core.errors import IllegalTransition
 from serving.core.models import LeadStatus, Role
 from serving.core.services.leads import TRANSITIONS, transition
-from serving.core.errors import IllegalTransition
 from tests import factories
 from tests.factories import auth
 
@@ -24,7 +24,9 @@ def test_assignment_prefers_region_then_industry_then_least_loaded(session: Sess
     latam = factories.customer(session, region="LATAM", industry="education")
     assert add_lead(session=session, customer_id=sw.id, source="web_form").owner_id == emea_sw.id
     # no EMEA rep covers retail by name, so the EMEA rep without an industry gets it
-    assert add_lead(session=session, customer_id=retail.id, source="web_form").owner_id == emea_any.id
+    assert (
+        add_lead(session=session, customer_id=retail.id, source="web_form").owner_id == emea_any.id
+    )
     # nobody covers LATAM or education: reps with no industry, then least loaded (na has none)
     assert add_lead(session=session, customer_id=latam.id, source="web_form").owner_id == na.id
 
@@ -34,26 +36,35 @@ def test_least_loaded_rep_gets_the_next_lead(session: Session) -> None:
 
     a, _ = factories.user(session, Role.sales_rep, region="APAC")
     b, _ = factories.user(session, Role.sales_rep, region="APAC")
-    owners = [add_lead(session=session, customer_id=factories.customer(session, region="APAC").id,
-                       source="referral").owner_id for _ in range(4)]
+    owners = [
+        add_lead(
+            session=session,
+            customer_id=factories.customer(session, region="APAC").id,
+            source="referral",
+        ).owner_id
+        for _ in range(4)
+    ]
     assert sorted(owners) == sorted([a.id, b.id, a.id, b.id])
 
 
 def test_create_lead_via_api_assigns_owner(client: TestClient, keys, session) -> None:
     c = factories.customer(session, region="NA")
-    r = client.post("/v1/leads", json={"customer_id": c.id, "source": "webinar"},
-                    headers=auth(keys.marketer))
+    r = client.post(
+        "/v1/leads", json={"customer_id": c.id, "source": "webinar"}, headers=auth(keys.marketer)
+    )
     assert r.status_code == 201, r.text
     assert r.json()["owner_id"] == keys.rep2_user.id and r.json()["status"] == "new"
     assert r.json()["score"] is None
 
 
 def test_bad_lead_input(client: TestClient, keys) -> None:
-    r = client.post("/v1/leads", json={"customer_id": 10**9, "source": "webinar"},
-                    headers=auth(keys.admin))
+    r = client.post(
+        "/v1/leads", json={"customer_id": 10**9, "source": "webinar"}, headers=auth(keys.admin)
+    )
     assert r.status_code == 422 and "does not exist" in r.json()["detail"]
-    r = client.post("/v1/leads", json={"customer_id": 1, "source": "carrier-pigeon"},
-                    headers=auth(keys.admin))
+    r = client.post(
+        "/v1/leads", json={"customer_id": 1, "source": "carrier-pigeon"}, headers=auth(keys.admin)
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "source"
 
 
@@ -67,8 +78,12 @@ def test_rep_sees_only_own_leads_and_others_are_404(client: TestClient, keys, se
     assert {i["id"] for i in listed["items"]} == {mine.id}
     r = client.get(f"/v1/leads/{theirs.id}", headers=auth(keys.rep))
     assert r.status_code == 404  # not 403: ids of other reps' leads do not leak
-    assert client.patch(f"/v1/leads/{theirs.id}", json={"status": "contacted"},
-                        headers=auth(keys.rep)).status_code == 404
+    assert (
+        client.patch(
+            f"/v1/leads/{theirs.id}", json={"status": "contacted"}, headers=auth(keys.rep)
+        ).status_code
+        == 404
+    )
     assert client.get(f"/v1/leads/{theirs.id}", headers=auth(keys.marketer)).status_code == 200
 
 
@@ -101,8 +116,10 @@ def test_every_transition_follows_the_table(start: LeadStatus, session: Session)
 def test_reassignment_needs_marketer_and_a_rep(client: TestClient, keys, session) -> None:
     lead = factories.lead(session, owner_id=keys.rep_user.id)
     url = f"/v1/leads/{lead.id}"
-    assert client.patch(url, json={"owner_id": keys.rep2_user.id},
-                        headers=auth(keys.rep)).status_code == 403
+    assert (
+        client.patch(url, json={"owner_id": keys.rep2_user.id}, headers=auth(keys.rep)).status_code
+        == 403
+    )
     r = client.patch(url, json={"owner_id": keys.marketer_user.id}, headers=auth(keys.marketer))
     assert r.status_code == 422 and "not an active sales rep" in r.json()["detail"]
     r = client.patch(url, json={"owner_id": keys.rep2_user.id}, headers=auth(keys.marketer))

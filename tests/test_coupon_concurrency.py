@@ -56,8 +56,10 @@ def _hammer(base: str, requests: list[tuple[dict, dict]]) -> list[int]:
 
 def test_50_concurrent_redemptions_limit_10(world: dict) -> None:
     h = {"X-API-Key": world["key"]}
-    reqs = [({"code": world["code"], "customer_id": c, "order_value": 50}, h)
-            for c in world["customers"]]
+    reqs = [
+        ({"code": world["code"], "customer_id": c, "order_value": 50}, h)
+        for c in world["customers"]
+    ]
     statuses = Counter(_hammer(world["base"], reqs))
     assert statuses == {201: 10, 409: 40}
     with world["factory"]() as s:

@@ -42,13 +42,19 @@ def test_check_constraints_guard_data(backend_name: str, tmp_path: Path) -> None
         upgrade(url)
         engine = make_engine(url)
         with pytest.raises(IntegrityError), engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO coupon_definitions (name, discount_type, discount_value, "
-                "min_order_value, stackable, redeemed_count, total_limit, created_at) "
-                "VALUES ('x', 'percent', 150, 0, 0, 0, NULL, '2026-01-01')"))
+            conn.execute(
+                text(
+                    "INSERT INTO coupon_definitions (name, discount_type, discount_value, "
+                    "min_order_value, stackable, redeemed_count, total_limit, created_at) "
+                    "VALUES ('x', 'percent', 150, 0, 0, 0, NULL, '2026-01-01')"
+                )
+            )
         with pytest.raises(IntegrityError), engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO coupon_definitions (name, discount_type, discount_value, "
-                "min_order_value, stackable, redeemed_count, total_limit, created_at) "
-                "VALUES ('x', 'fixed', 5, 0, 0, 3, 2, '2026-01-01')"))
+            conn.execute(
+                text(
+                    "INSERT INTO coupon_definitions (name, discount_type, discount_value, "
+                    "min_order_value, stackable, redeemed_count, total_limit, created_at) "
+                    "VALUES ('x', 'fixed', 5, 0, 0, 3, 2, '2026-01-01')"
+                )
+            )
         engine.dispose()

@@ -41,9 +41,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-def current_user(
-    request: Request, key: Annotated[str | None, Security(api_key_header)]
-) -> User:
+def current_user(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> User:
     """The caller, looked up in a short session of its own.
 
     The request's session then begins in the route itself, so a connection (and on SQLite the

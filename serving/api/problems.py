@@ -17,8 +17,14 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"about:blank#{code}", "title": title, "status": status, "detail": detail,
-            "code": code, **extra}
+    body = {
+        "type": f"about:blank#{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM)
 
 
@@ -34,9 +40,7 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()
-    ]
+    errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, "Invalid input", detail, "validation_error", errors=errors)
 
@@ -53,8 +57,12 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # Never leak internals: log the traceback, answer a generic 500.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "Internal Server Error", "something went wrong on our side; it is logged",
-                   "internal_error")
+    return problem(
+        500,
+        "Internal Server Error",
+        "something went wrong on our side; it is logged",
+        "internal_error",
+    )
 
 
 def install(app: FastAPI) -> None:

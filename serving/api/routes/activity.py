@@ -4,7 +4,6 @@ from datetime import datetime
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page

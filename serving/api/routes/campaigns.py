@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
 from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
@@ -18,10 +17,10 @@ from serving.api.schemas.campaigns import (
     ExposureUpdate,
 )
 from serving.api.schemas.common import Page, order_by
-from serving.core.services.changes import apply_changes
 from serving.core.errors import NotFound
 from serving.core.models import Campaign, CampaignChannel, CampaignStatus, Exposure
 from serving.core.services import campaigns as service
+from serving.core.services.changes import apply_changes
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -74,8 +73,9 @@ def expose(
 ) -> list[Exposure]:
     """Assign customers to arms (or the holdout) by hashing; repeating a call changes nothing."""
     campaign = service.get_campaign(session=session, campaign_id=campaign_id)
-    return service.assign_exposures(session=session, campaign=campaign,
-                                    customer_ids=body.customer_ids)
+    return service.assign_exposures(
+        session=session, campaign=campaign, customer_ids=body.customer_ids
+    )
 
 
 @router.get("/{campaign_id}/exposures", response_model=Page[ExposureOut])
@@ -90,12 +90,17 @@ def list_exposures(
 
 @router.patch("/{campaign_id}/exposures/{customer_id}", response_model=ExposureOut)
 def record_outcome(
-    campaign_id: int, customer_id: int, body: ExposureUpdate, session: WriteSessionDep, user: Marketer
+    campaign_id: int,
+    customer_id: int,
+    body: ExposureUpdate,
+    session: WriteSessionDep,
+    user: Marketer,
 ) -> Exposure:
     """Record what happened to one exposure (sent, opened, clicked, converted, revenue)."""
     exposure = session.scalar(
-        select(Exposure).where(Exposure.campaign_id == campaign_id,
-                               Exposure.customer_id == customer_id)
+        select(Exposure).where(
+            Exposure.campaign_id == campaign_id, Exposure.customer_id == customer_id
+        )
     )
     if exposure is None:
         raise NotFound(f"customer {customer_id} is not exposed to campaign {campaign_id}")

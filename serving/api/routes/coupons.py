@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
@@ -29,20 +28,28 @@ router = APIRouter(prefix="/coupons", tags=["coupons"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=128,
-           description="retry-safe: the same key returns the first result, one redemption"),
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        description="retry-safe: the same key returns the first result, one redemption",
+    ),
 ]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CouponCreated)
-def create_coupon(body: CouponCreate, session: WriteSessionDep, user: Marketer) -> dict[str, object]:
+def create_coupon(
+    body: CouponCreate, session: WriteSessionDep, user: Marketer
+) -> dict[str, object]:
     if body.offer_id is not None and session.get(Offer, body.offer_id) is None:
         raise Invalid(f"offer {body.offer_id} does not exist")
     definition = CouponDefinition(**body.model_dump(exclude={"codes"}))
     session.add(definition)
     session.flush()
-    codes = (service.generate_codes(session=session, definition=definition, count=body.codes)
-             if body.codes else [])
+    codes = (
+        service.generate_codes(session=session, definition=definition, count=body.codes)
+        if body.codes
+        else []
+    )
     session.commit()
     return {**CouponOut.model_validate(definition).model_dump(), "codes": codes}
 
@@ -66,11 +73,14 @@ def update_coupon(
     changes = body.model_dump(exclude_unset=True)
     new_limit = changes.get("total_limit")
     if new_limit is not None and new_limit < definition.redeemed_count:
-        raise Conflict(f"total_limit cannot go below the {definition.redeemed_count} "
-                       "redemptions already made")
+        raise Conflict(
+            f"total_limit cannot go below the {definition.redeemed_count} redemptions already made"
+        )
     apply_changes(definition, changes)
-    if definition.valid_from and definition.valid_until and (
-        definition.valid_until <= definition.valid_from
+    if (
+        definition.valid_from
+        and definition.valid_until
+        and (definition.valid_until <= definition.valid_from)
     ):
         session.rollback()
         raise Invalid("valid_until must be after valid_from")
@@ -78,14 +88,20 @@ def update_coupon(
     return definition
 
 
-@router.post("/{coupon_id}/codes", status_code=status.HTTP_201_CREATED,
-             response_model=list[CodeOut])
+@router.post(
+    "/{coupon_id}/codes", status_code=status.HTTP_201_CREATED, response_model=list[CodeOut]
+)
 def create_codes(
     coupon_id: int, body: CodesCreate, session: WriteSessionDep, user: Marketer
 ) -> list[CouponCode]:
     definition = service.get_definition(session=session, definition_id=coupon_id)
-    codes = service.generate_codes(session=session, definition=definition, count=body.count,
-                                   customer_id=body.customer_id, code=body.code)
+    codes = service.generate_codes(
+        session=session,
+        definition=definition,
+        count=body.count,
+        customer_id=body.customer_id,
+        code=body.code,
+    )
     session.commit()
     return codes
 
@@ -105,12 +121,17 @@ def validate(body: RedeemRequest, session: SessionDep, user: CurrentUser) -> Val
     """Would this code apply to this order? Changes nothing; a 'no' comes with the reason."""
     code = service.normalize(body.code)
     try:
-        q = service.quote(session=session, code=code, customer_id=body.customer_id,
-                          order_value=body.order_value)
+        q = service.quote(
+            session=session, code=code, customer_id=body.customer_id, order_value=body.order_value
+        )
     except DomainError as exc:
         return ValidateResponse(valid=False, code=code, reason=exc.detail)
-    return ValidateResponse(valid=True, code=code, discount_amount=q.discount_amount,
-                            final_amount=round(body.order_value - q.discount_amount, 2))
+    return ValidateResponse(
+        valid=True,
+        code=code,
+        discount_amount=q.discount_amount,
+        final_amount=round(body.order_value - q.discount_amount, 2),
+    )
 
 
 @router.post("/redeem", status_code=status.HTTP_201_CREATED, response_model=RedemptionOut)
@@ -122,8 +143,12 @@ def redeem(
     idempotency_key: IdempotencyKey = None,
 ) -> RedemptionOut:
     redemption, replayed = service.redeem(
-        session=session, code=body.code, customer_id=body.customer_id,
-        order_value=body.order_value, order_ref=body.order_ref, idempotency_key=idempotency_key,
+        session=session,
+        code=body.code,
+        customer_id=body.customer_id,
+        order_value=body.order_value,
+        order_ref=body.order_ref,
+        idempotency_key=idempotency_key,
     )
     if replayed:
         response.status_code = status.HTTP_200_OK

@@ -4,16 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from serving.api.deps import CurrentUser, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.common import Page, order_by
-from serving.core.services.changes import apply_changes
 from serving.api.schemas.customers import CustomerCreate, CustomerOut, CustomerUpdate
 from serving.core.errors import Conflict, NotFound
 from serving.core.models import Customer
+from serving.core.services.changes import apply_changes
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -48,11 +48,17 @@ def list_customers(
     industry: str | None = None,
     segment: str | None = None,
     external_id: str | None = None,
-    sort: Annotated[str, Query(description="field, '-' for descending: id, created_at, name")] = "id",
+    sort: Annotated[
+        str, Query(description="field, '-' for descending: id, created_at, name")
+    ] = "id",
 ) -> dict[str, object]:
     stmt = select(Customer).order_by(order_by(sort, SORTS), Customer.id)
-    for attr, value in (("region", region), ("industry", industry), ("segment", segment),
-                        ("external_id", external_id)):
+    for attr, value in (
+        ("region", region),
+        ("industry", industry),
+        ("segment", segment),
+        ("external_id", external_id),
+    ):
         if value is not None:
             stmt = stmt.where(getattr(Customer, attr) == value)
     items, total = fetch_page(session, stmt, page)

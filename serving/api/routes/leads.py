@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
 from serving.api.deps import CurrentUser, SessionDep, SettingsDep, WriteSessionDep
@@ -34,8 +33,11 @@ def create_lead(
     if body.owner_id is not None and user.role == Role.sales_rep and body.owner_id != user.id:
         raise Forbidden("a sales rep can only create leads for themselves or by the rules")
     lead = lead_service.add_lead(
-        session=session, customer_id=body.customer_id, source=body.source,
-        owner_id=body.owner_id, notes=body.notes,
+        session=session,
+        customer_id=body.customer_id,
+        source=body.source,
+        owner_id=body.owner_id,
+        notes=body.notes,
     )
     session.commit()
     return _out(lead, datetime.now(UTC), settings.lead_sla_hours)
@@ -68,7 +70,9 @@ def list_leads(
     now = datetime.now(UTC)
     return {
         "items": [_out(lead, now, settings.lead_sla_hours) for lead in items],
-        "total": total, "limit": page.limit, "offset": page.offset,
+        "total": total,
+        "limit": page.limit,
+        "offset": page.offset,
     }
 
 
@@ -85,14 +89,20 @@ def _owner_filter(owner: str | None, user: User) -> int | None:
 
 
 @router.get("/{lead_id}", response_model=LeadOut)
-def get_lead(lead_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> LeadOut:
+def get_lead(
+    lead_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> LeadOut:
     lead = lead_service.get_lead(session=session, lead_id=lead_id, visible_to=user)
     return _out(lead, datetime.now(UTC), settings.lead_sla_hours)
 
 
 @router.patch("/{lead_id}", response_model=LeadOut)
 def update_lead(
-    lead_id: int, body: LeadUpdate, session: WriteSessionDep, user: CurrentUser, settings: SettingsDep
+    lead_id: int,
+    body: LeadUpdate,
+    session: WriteSessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
 ) -> LeadOut:
     lead = lead_service.get_lead(session=session, lead_id=lead_id, visible_to=user)
     changes = body.model_dump(exclude_unset=True)

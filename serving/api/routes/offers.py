@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from serving.api.deps import CurrentUser, Marketer, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
@@ -56,7 +56,9 @@ def get_offer(offer_id: int, session: SessionDep, user: CurrentUser) -> Offer:
 
 
 @router.patch("/{offer_id}", response_model=OfferOut)
-def update_offer(offer_id: int, body: OfferUpdate, session: WriteSessionDep, user: Marketer) -> Offer:
+def update_offer(
+    offer_id: int, body: OfferUpdate, session: WriteSessionDep, user: Marketer
+) -> Offer:
     offer = _get(session, offer_id)
     apply_changes(offer, body.model_dump(exclude_unset=True))
     _commit_unique(session, body.name)

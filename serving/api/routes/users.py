@@ -2,7 +2,6 @@
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from serving.api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page

@@ -26,8 +26,11 @@ class CampaignCreate(BaseModel):
     budget: Money | None = None
     holdout_fraction: float = Field(default=0.0, ge=0, lt=1)
     offer_id: int | None = None
-    arms: list[ArmIn] = Field(default_factory=list, max_length=20,
-                              description="A/B variants; empty means one arm for everyone")
+    arms: list[ArmIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="A/B variants; empty means one arm for everyone",
+    )
 
 
 class CampaignUpdate(BaseModel):

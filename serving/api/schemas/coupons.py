@@ -85,7 +85,10 @@ class CodesCreate(BaseModel):
     count: int = Field(default=1, ge=1, le=10_000)
     customer_id: int | None = Field(default=None, description="issue to one customer only")
     code: str | None = Field(
-        default=None, min_length=4, max_length=32, pattern=r"^[A-Za-z0-9-]+$",
+        default=None,
+        min_length=4,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9-]+$",
         description="a chosen code such as SUMMER25 (count must be 1)",
     )
 

@@ -1,5 +1,6 @@
 """ORM models of the transactional core, one module per domain; import them all from here."""
 
+from serving.core.models.activity import Event, EventType, Order
 from serving.core.models.base import Base
 from serving.core.models.campaigns import (
     Campaign,
@@ -25,7 +26,6 @@ from serving.core.models.crm import (
     Role,
     User,
 )
-from serving.core.models.activity import Event, EventType, Order
 
 __all__ = [
     "ApiKey",

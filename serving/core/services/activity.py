@@ -18,8 +18,10 @@ def _missing(session: Session, column: Any, ids: set[int]) -> list[int]:
 
 
 def _check_references(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    for name, column, key in (("customer", Customer.id, "customer_id"),
-                              ("campaign", Campaign.id, "campaign_id")):
+    for name, column, key in (
+        ("customer", Customer.id, "customer_id"),
+        ("campaign", Campaign.id, "campaign_id"),
+    ):
         missing = _missing(session, column, {r[key] for r in rows if r.get(key) is not None})
         if missing:
             shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")

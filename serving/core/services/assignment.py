@@ -18,12 +18,15 @@ def unit_hash(campaign_id: int, customer_id: int) -> float:
 
 def unit_hashes(campaign_id: int, customer_ids: Sequence[int] | np.ndarray) -> np.ndarray:
     return np.fromiter(
-        (unit_hash(campaign_id, int(c)) for c in customer_ids), dtype=np.float64,
+        (unit_hash(campaign_id, int(c)) for c in customer_ids),
+        dtype=np.float64,
         count=len(customer_ids),
     )
 
 
-def pick_arm(u: float | np.ndarray, weights: Sequence[float], holdout_fraction: float) -> np.ndarray:
+def pick_arm(
+    u: float | np.ndarray, weights: Sequence[float], holdout_fraction: float
+) -> np.ndarray:
     """Index of the arm for each draw `u`, or -1 for the holdout.
 
     The first `holdout_fraction` of [0, 1) is the holdout; the rest is split by the arm weights.

@@ -66,8 +66,9 @@ def update_campaign(*, session: Session, campaign: Campaign, changes: dict[str, 
             raise Conflict(
                 f"{', '.join(frozen)} cannot change once a campaign is {campaign.status.value}"
             )
-    _check_window(changes.get("starts_at", campaign.starts_at),
-                  changes.get("ends_at", campaign.ends_at))
+    _check_window(
+        changes.get("starts_at", campaign.starts_at), changes.get("ends_at", campaign.ends_at)
+    )
     _check_offer(session, changes.get("offer_id"))
     apply_changes(campaign, changes)
     if new_status is not None:
@@ -95,8 +96,10 @@ def assign_exposures(
 ) -> list[Exposure]:
     """Expose customers: each draws its arm by hash; an existing exposure is returned unchanged."""
     if campaign.status not in (S.scheduled, S.running):
-        raise Conflict(f"customers can be exposed only to a scheduled or running campaign "
-                       f"(this one is {campaign.status.value})")
+        raise Conflict(
+            f"customers can be exposed only to a scheduled or running campaign "
+            f"(this one is {campaign.status.value})"
+        )
     ids = sorted(set(customer_ids))
     if len(ids) > MAX_EXPOSURES_PER_CALL:
         raise Invalid(f"at most {MAX_EXPOSURES_PER_CALL} customers per call")
@@ -108,20 +111,25 @@ def assign_exposures(
     existing = {
         e.customer_id: e
         for e in session.scalars(
-            select(Exposure).where(Exposure.campaign_id == campaign.id,
-                                   Exposure.customer_id.in_(ids))
+            select(Exposure).where(
+                Exposure.campaign_id == campaign.id, Exposure.customer_id.in_(ids)
+            )
         )
     }
     new_ids = [i for i in ids if i not in existing]
     if new_ids:
         arms = campaign.arms
-        picks = pick_arm(unit_hashes(campaign.id, new_ids), [a.weight for a in arms],
-                         campaign.holdout_fraction)
+        picks = pick_arm(
+            unit_hashes(campaign.id, new_ids), [a.weight for a in arms], campaign.holdout_fraction
+        )
         now = datetime.now(UTC)
         for cid, pick in zip(new_ids, picks.tolist(), strict=True):
             exposure = Exposure(
-                campaign_id=campaign.id, customer_id=cid, assigned_at=now,
-                arm_id=None if pick < 0 else arms[pick].id, is_holdout=pick < 0,
+                campaign_id=campaign.id,
+                customer_id=cid,
+                assigned_at=now,
+                arm_id=None if pick < 0 else arms[pick].id,
+                is_holdout=pick < 0,
             )
             session.add(exposure)
             existing[cid] = exposure

@@ -90,13 +90,18 @@ class Quote:
 
 
 def quote(
-    *, session: Session, code: str, customer_id: int, order_value: float,
+    *,
+    session: Session,
+    code: str,
+    customer_id: int,
+    order_value: float,
     now: datetime | None = None,
 ) -> Quote:
     """Check every rule but the limits' race, and price the discount; raises if not applicable."""
     now = now or datetime.now(UTC)
     coupon_code = session.scalar(
-        select(CouponCode).options(joinedload(CouponCode.definition))
+        select(CouponCode)
+        .options(joinedload(CouponCode.definition))
         .where(CouponCode.code == normalize(code))
     )
     if coupon_code is None:
@@ -118,12 +123,15 @@ def quote(
     if d.total_limit is not None and d.redeemed_count >= d.total_limit:
         raise LimitReached(f"this coupon has reached its limit of {d.total_limit} redemptions")
     if d.per_customer_limit is not None:
-        used = session.scalar(
-            select(CouponCustomerUsage.count).where(
-                CouponCustomerUsage.definition_id == d.id,
-                CouponCustomerUsage.customer_id == customer_id,
+        used = (
+            session.scalar(
+                select(CouponCustomerUsage.count).where(
+                    CouponCustomerUsage.definition_id == d.id,
+                    CouponCustomerUsage.customer_id == customer_id,
+                )
             )
-        ) or 0
+            or 0
+        )
         if used >= d.per_customer_limit:
             raise LimitReached(_per_customer_message(d.per_customer_limit))
     if d.discount_type == DiscountType.percent:
@@ -158,8 +166,15 @@ def redeem(
         if previous is not None:
             return previous, True
     try:
-        redemption = _redeem_once(session, code, customer_id, order_value, order_ref,
-                                  idempotency_key, now or datetime.now(UTC))
+        redemption = _redeem_once(
+            session,
+            code,
+            customer_id,
+            order_value,
+            order_ref,
+            idempotency_key,
+            now or datetime.now(UTC),
+        )
     except (LimitReached, IntegrityError):
         session.rollback()
         if idempotency_key is not None:
@@ -171,11 +186,15 @@ def redeem(
 
 
 def _redeem_once(
-    session: Session, code: str, customer_id: int, order_value: float, order_ref: str | None,
-    idempotency_key: str | None, now: datetime,
+    session: Session,
+    code: str,
+    customer_id: int,
+    order_value: float,
+    order_ref: str | None,
+    idempotency_key: str | None,
+    now: datetime,
 ) -> Redemption:
-    q = quote(session=session, code=code, customer_id=customer_id, order_value=order_value,
-              now=now)
+    q = quote(session=session, code=code, customer_id=customer_id, order_value=order_value, now=now)
     d = q.definition
     if order_ref is not None:
         _check_stacking(session, d, order_ref)
@@ -184,9 +203,14 @@ def _redeem_once(
     if _bump_customer_usage(session, d, customer_id) is None:
         raise LimitReached(_per_customer_message(d.per_customer_limit or 0))
     redemption = Redemption(
-        code_id=q.code.id, definition_id=d.id, customer_id=customer_id, order_ref=order_ref,
-        order_value=order_value, discount_amount=q.discount_amount,
-        idempotency_key=idempotency_key, redeemed_at=now,
+        code_id=q.code.id,
+        definition_id=d.id,
+        customer_id=customer_id,
+        order_ref=order_ref,
+        order_value=order_value,
+        discount_amount=q.discount_amount,
+        idempotency_key=idempotency_key,
+        redeemed_at=now,
     )
     session.add(redemption)
     session.flush()
@@ -194,8 +218,10 @@ def _redeem_once(
         update(CouponDefinition)
         .where(
             CouponDefinition.id == d.id,
-            or_(CouponDefinition.total_limit.is_(None),
-                CouponDefinition.redeemed_count < CouponDefinition.total_limit),
+            or_(
+                CouponDefinition.total_limit.is_(None),
+                CouponDefinition.redeemed_count < CouponDefinition.total_limit,
+            ),
         )
         .values(redeemed_count=CouponDefinition.redeemed_count + 1)
         .execution_options(synchronize_session=False)
@@ -213,8 +239,11 @@ def _replay(
     previous = session.scalar(select(Redemption).where(Redemption.idempotency_key == key))
     if previous is None:
         return None
-    same = (previous.code.code == normalize(code) and previous.customer_id == customer_id
-            and abs(previous.order_value - order_value) < 0.005)
+    same = (
+        previous.code.code == normalize(code)
+        and previous.customer_id == customer_id
+        and abs(previous.order_value - order_value) < 0.005
+    )
     if not same:
         raise Conflict("this Idempotency-Key was already used for a different redemption")
     return previous

@@ -27,9 +27,7 @@ def choose_owner(*, session: Session, customer: Customer) -> User | None:
     some candidate matches it, so a lead always finds an owner while any active rep exists.
     """
     reps = list(
-        session.scalars(
-            select(User).where(User.role == Role.sales_rep, User.is_active.is_(True))
-        )
+        session.scalars(select(User).where(User.role == Role.sales_rep, User.is_active.is_(True)))
     )
     if not reps:
         return None
