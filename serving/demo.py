@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from serving.config import Settings
 from serving.core.db import make_engine, make_sessionmaker
 from serving.core.migrate import upgrade
-from serving.core.models import Customer, Role, User
+from serving.core.models import Customer, Lead, Role, User
 from serving.core.services.users import create_user, issue_key
 
 DEMO_ADMIN = "admin@demo.lodestar"
@@ -46,7 +46,13 @@ def prepare(settings: Settings, *, customers: int, days: int, seed: int, fresh: 
             else:
                 admin_key = issue_key(session=s, user=admin)
             # the busiest rep makes the best demo of a ranked lead list
-            rep = s.scalar(select(User).where(User.role == Role.sales_rep).order_by(User.id))
+            rep = s.scalar(
+                select(User)
+                .outerjoin(Lead, Lead.owner_id == User.id)
+                .where(User.role == Role.sales_rep)
+                .group_by(User.id)
+                .order_by(func.count(Lead.id).desc(), User.id)
+            )
             if rep is None:
                 raise RuntimeError("the simulated world has no sales rep")
             rep_key = issue_key(session=s, user=rep)

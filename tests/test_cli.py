@@ -48,3 +48,32 @@ def test_db_downgrade_then_upgrade(env: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     assert runner.invoke(app, ["db", "downgrade"]).exit_code == 0
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+
+
+def test_demo_serves_the_readme_curl(env: Path) -> None:
+    """The main job end to end, small: simulate, keys file, then the README's lead query."""
+    from serving.app import create_app
+    from serving.core.db import make_engine
+    from serving.devserver import live_server
+
+    r = runner.invoke(app, ["demo", "--customers", "400", "--days", "30", "--no-serve"])
+    assert r.exit_code == 0, r.output
+    assert "/docs" in r.output and "demo-keys.env" in r.output
+    keys = dict(
+        line.split("=", 1)
+        for line in (env / "data" / "demo-keys.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    engine = make_engine(get_settings().database_url)
+    with live_server(create_app(engine)) as base:
+        leads = httpx.get(
+            f"{base}/v1/leads?owner=me&sort=-score&limit=5", headers={"X-API-Key": keys["REP_KEY"]}
+        ).json()
+        me = httpx.get(f"{base}/v1/me", headers={"X-API-Key": keys["REP_KEY"]}).json()
+        assert httpx.get(f"{base}/docs").status_code == 200
+    engine.dispose()
+    assert leads["total"] > 0 and len(leads["items"]) == 5
+    assert {item["owner_id"] for item in leads["items"]} == {me["id"]}
+    # a second run reuses the world and still hands out working keys
+    again = runner.invoke(app, ["demo", "--no-serve"])
+    assert again.exit_code == 0 and "reusing the simulated world" in again.output
