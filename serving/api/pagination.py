@@ -23,7 +23,8 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def fetch_page(session: Session, stmt: Select[Any], page: PageParams) -> tuple[list[Any], int]:
+def fetch_page(session: Session, stmt: Select[Any], page: PageParams) -> dict[str, Any]:
+    """One page of `stmt` as the body of a `Page` response."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = list(session.scalars(stmt.limit(page.limit).offset(page.offset)))
-    return rows, total
+    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}

@@ -34,8 +34,7 @@ def list_orders(
         stmt = stmt.where(Order.customer_id == customer_id)
     if since is not None:
         stmt = stmt.where(Order.ordered_at >= since)
-    items, total = fetch_page(session, stmt, page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, stmt, page)
 
 
 @router.post("/events/batch", status_code=status.HTTP_201_CREATED, response_model=BatchResult)

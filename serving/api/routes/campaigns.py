@@ -48,8 +48,7 @@ def list_campaigns(
         stmt = stmt.where(Campaign.status == status_)
     if channel is not None:
         stmt = stmt.where(Campaign.channel == channel)
-    items, total = fetch_page(session, stmt.order_by(order_by(sort, SORTS), Campaign.id), page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, stmt.order_by(order_by(sort, SORTS), Campaign.id), page)
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
@@ -84,8 +83,7 @@ def list_exposures(
 ) -> dict[str, object]:
     service.get_campaign(session=session, campaign_id=campaign_id)
     stmt = select(Exposure).where(Exposure.campaign_id == campaign_id).order_by(Exposure.id)
-    items, total = fetch_page(session, stmt, page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, stmt, page)
 
 
 @router.patch("/{campaign_id}/exposures/{customer_id}", response_model=ExposureOut)

@@ -56,8 +56,7 @@ def create_coupon(
 
 @router.get("", response_model=Page[CouponOut])
 def list_coupons(session: SessionDep, user: CurrentUser, page: PageDep) -> dict[str, object]:
-    items, total = fetch_page(session, select(CouponDefinition).order_by(CouponDefinition.id), page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, select(CouponDefinition).order_by(CouponDefinition.id), page)
 
 
 @router.get("/{coupon_id}", response_model=CouponOut)
@@ -112,8 +111,7 @@ def list_codes(
 ) -> dict[str, object]:
     service.get_definition(session=session, definition_id=coupon_id)
     stmt = select(CouponCode).where(CouponCode.definition_id == coupon_id).order_by(CouponCode.id)
-    items, total = fetch_page(session, stmt, page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, stmt, page)
 
 
 @router.post("/validate", response_model=ValidateResponse)

@@ -61,8 +61,7 @@ def list_customers(
     ):
         if value is not None:
             stmt = stmt.where(getattr(Customer, attr) == value)
-    items, total = fetch_page(session, stmt, page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, stmt, page)
 
 
 @router.get("/{customer_id}", response_model=CustomerOut)

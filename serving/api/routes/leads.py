@@ -66,14 +66,10 @@ def list_leads(
     if grade is not None:
         stmt = stmt.where(Lead.grade == grade)
     stmt = stmt.order_by(order_by(sort, SORTS), Lead.id.desc())
-    items, total = fetch_page(session, stmt, page)
+    result = fetch_page(session, stmt, page)
     now = datetime.now(UTC)
-    return {
-        "items": [_out(lead, now, settings.lead_sla_hours) for lead in items],
-        "total": total,
-        "limit": page.limit,
-        "offset": page.offset,
-    }
+    result["items"] = [_out(lead, now, settings.lead_sla_hours) for lead in result["items"]]
+    return result
 
 
 def _owner_filter(owner: str | None, user: User) -> int | None:

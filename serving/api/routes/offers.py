@@ -46,8 +46,7 @@ def list_offers(
     stmt = select(Offer).order_by(Offer.id)
     if active is not None:
         stmt = stmt.where(Offer.is_active.is_(active))
-    items, total = fetch_page(session, stmt, page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, stmt, page)
 
 
 @router.get("/{offer_id}", response_model=OfferOut)

@@ -26,5 +26,4 @@ def add_user(body: UserCreate, session: WriteSessionDep, admin: Admin) -> dict[s
 
 @router.get("/users", response_model=Page[UserOut])
 def list_users(session: SessionDep, admin: Admin, page: PageDep) -> dict[str, object]:
-    items, total = fetch_page(session, select(User).order_by(User.id), page)
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return fetch_page(session, select(User).order_by(User.id), page)

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving.core.errors import Conflict, IllegalTransition, Invalid, NotFound
+from serving.core.errors import Conflict, Invalid, NotFound
 from serving.core.models import Campaign, CampaignArm, CampaignStatus, Customer, Exposure, Offer
 from serving.core.services.assignment import pick_arm, unit_hashes
 from serving.core.services.changes import apply_changes
+from serving.core.services.status import check_transition
 
 S = CampaignStatus
 TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
@@ -78,14 +79,8 @@ def update_campaign(*, session: Session, campaign: Campaign, changes: dict[str, 
 
 
 def transition(campaign: Campaign, new_status: CampaignStatus) -> None:
-    if new_status == campaign.status:
+    if not check_transition(TRANSITIONS, campaign.status, new_status, "campaign"):
         return
-    if new_status not in TRANSITIONS[campaign.status]:
-        allowed = ", ".join(sorted(TRANSITIONS[campaign.status])) or "none (it has ended)"
-        raise IllegalTransition(
-            f"a campaign cannot go from {campaign.status.value} to {new_status.value}; "
-            f"allowed: {allowed}"
-        )
     if new_status == S.scheduled and campaign.starts_at is None:
         raise Invalid("set starts_at before scheduling a campaign")
     campaign.status = new_status

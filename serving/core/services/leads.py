@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from serving.core.errors import IllegalTransition, Invalid, NotFound
+from serving.core.errors import Invalid, NotFound
 from serving.core.models import Customer, Lead, LeadSource, LeadStatus, Role, User
+from serving.core.services.status import check_transition
 
 OPEN_STATUSES = (LeadStatus.new, LeadStatus.contacted, LeadStatus.qualified)
 
@@ -78,13 +79,8 @@ def add_lead(
 
 def transition(lead: Lead, new_status: LeadStatus, *, at: datetime | None = None) -> None:
     """Move a lead along the pipeline, stamping when it happened; illegal moves raise."""
-    if new_status == lead.status:
+    if not check_transition(TRANSITIONS, lead.status, new_status, "lead"):
         return
-    if new_status not in TRANSITIONS[lead.status]:
-        allowed = ", ".join(sorted(TRANSITIONS[lead.status])) or "none (it is closed)"
-        raise IllegalTransition(
-            f"a lead cannot go from {lead.status.value} to {new_status.value}; allowed: {allowed}"
-        )
     at = at or datetime.now(UTC)
     lead.status = new_status
     if new_status == LeadStatus.contacted:
