@@ -14,6 +14,8 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 users_app = typer.Typer(help="Users and their API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+features_app = typer.Typer(help="The feature store (Feast).", no_args_is_help=True)
+app.add_typer(features_app, name="features")
 
 
 @db_app.command("upgrade")
@@ -71,6 +73,44 @@ def users_create(
             raise typer.Exit(1) from None
     typer.echo(f"created user {user.id} ({user.role.value}) {user.email}")
     typer.echo(f"API key (store it now, it is not shown again): {key}")
+
+
+@features_app.command("build")
+def features_build(
+    incremental: Annotated[bool, typer.Option(help="only the days after the last build")] = False,
+    through: Annotated[str | None, typer.Option(help="last day to build, YYYY-MM-DD")] = None,
+    tables: Annotated[str | None, typer.Option(help="comma-separated tables (default all)")] = None,
+) -> None:
+    """Build the dated Parquet feature tables from the core DB and the event log."""
+    from datetime import date
+
+    from features.pipelines import build_features
+
+    summary = build_features(
+        get_settings(),
+        tables=tables.split(",") if tables else None,
+        incremental=incremental,
+        through=date.fromisoformat(through) if through else None,
+    )
+    typer.echo(str(summary))
+
+
+@features_app.command("apply")
+def features_apply() -> None:
+    """Register entities, feature views and services (renders features/repo/feature_store.yaml)."""
+    from features.jobs import apply_repo
+
+    typer.echo(str(apply_repo(get_settings())))
+
+
+@features_app.command("materialize")
+def features_materialize(
+    incremental: Annotated[bool, typer.Option(help="only what changed since the last run")] = False,
+) -> None:
+    """Load the latest feature values into the online store (SQLite or Redis)."""
+    from features.jobs import materialize
+
+    typer.echo(str(materialize(get_settings(), incremental=incremental)))
 
 
 @app.command()

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "sqlite:///./var/mlflow.db"
     # "sqlite" (a file under data_dir) or a redis URL such as redis://127.0.0.1:6379/0
     online_store: str = "sqlite"
+    # Feast project: namespaces registry entries and online keys (tests use their own).
+    feast_project: str = "lodestar"
     # pool_size + max_overflow should cover the API's 40 worker threads, so a thread never
     # waits for a connection that only a thread-starved request could give back.
     db_pool_size: int = Field(default=10, ge=1)

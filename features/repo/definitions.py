@@ -1,0 +1,183 @@
+"""Feast objects for the feature store, declared from the catalog.
+
+Built by a function rather than at import time because the sources' paths come from settings
+(`LODESTAR_DATA_DIR`); `lodestar features apply` registers what `definitions()` returns.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource
+from feast.data_format import ParquetFormat
+from feast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
+from feast.types import Array, Bool, FeastType, Float64, Int64, String, UnixTimestamp
+from feast.value_type import ValueType
+
+from features.catalog import TABLES, Table
+
+KIND_TO_FEAST: dict[str, FeastType] = {
+    "int": Int64,
+    "float": Float64,
+    "str": String,
+    "bool": Bool,
+    "ts": UnixTimestamp,
+    "ints": Array(Int64),
+    "strs": Array(String),
+}
+
+# The people and deals everything is about.
+customer = Entity(
+    name="customer",
+    join_keys=["customer_id"],
+    value_type=ValueType.INT64,
+    description="a CRM customer (customers.id)",
+)
+lead = Entity(
+    name="lead",
+    join_keys=["lead_id"],
+    value_type=ValueType.INT64,
+    description="a sales lead (leads.id)",
+)
+ENTITIES = {"customer": customer, "lead": lead}
+
+# When the caller asks: training passes each label's time, serving passes now.
+request_time = RequestSource(
+    name="request_time",
+    schema=[Field(name="as_of", dtype=UnixTimestamp, description="the time features are for")],
+    description="the moment the features are wanted for",
+)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    entities: list[Entity]
+    sources: dict[str, FileSource]
+    views: dict[str, FeatureView]
+    on_demand: dict[str, OnDemandFeatureView]
+    services: dict[str, FeatureService]
+
+    def objects(self) -> list[object]:
+        return [
+            *self.entities,
+            request_time,
+            *self.sources.values(),
+            *self.views.values(),
+            *self.on_demand.values(),
+            *self.services.values(),
+        ]
+
+
+def table_path(features_dir: Path, table: Table) -> Path:
+    return features_dir / table.name
+
+
+def source_for(features_dir: Path, table: Table) -> FileSource:
+    return FileSource(
+        name=f"{table.name}_source",
+        # DuckDB reads every dated file through the glob.
+        path=str(table_path(features_dir, table) / "*.parquet"),
+        file_format=ParquetFormat(),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+        description=f"dated Parquet rows of {table.name} (features/pipelines)",
+    )
+
+
+def view_for(table: Table, source: FileSource) -> FeatureView:
+    return FeatureView(
+        name=table.name,
+        entities=[ENTITIES[table.entity]],
+        ttl=table.ttl,
+        schema=[
+            Field(name=c.name, dtype=KIND_TO_FEAST[c.kind], description=c.description)
+            for c in table.columns
+        ],
+        source=source,
+        online=True,
+        description=table.description,
+    )
+
+
+# On-demand features: name → description. Feast 0.67 checks a declared on-demand field against
+# one inferred by running the function, description included, so the fields carry no description
+# of their own; the view's description lists them instead.
+RECENCY = {
+    "tenure_days": "days a customer so far",
+    "days_since_last_activity": "days since the last session, page view, open or click",
+    "days_since_last_order": "recency: days since the latest order",
+    "days_since_first_order": "days since the first order",
+    "days_since_last_open": "days since a campaign message was last opened",
+}
+LEAD_AGE = {"lead_age_days": "days since the lead arrived"}
+
+
+def _described(features: dict[str, str], why: str) -> str:
+    return why + " " + "; ".join(f"{k}: {v}" for k, v in features.items())
+
+
+def _on_demand(views: dict[str, FeatureView]) -> dict[str, OnDemandFeatureView]:
+    @on_demand_feature_view(
+        sources=[
+            views["customer_profile"],
+            views["customer_behaviour"],
+            views["customer_orders"],
+            views["customer_campaign_response"],
+            request_time,
+        ],
+        schema=[Field(name=n, dtype=Float64) for n in RECENCY],
+        description=_described(
+            RECENCY, "Recencies as of the request time, which stored rows cannot know."
+        ),
+    )
+    def customer_recency(inputs: pd.DataFrame) -> pd.DataFrame:
+        # Self-contained: Feast stores this function's source and runs it without our module.
+        import pandas as pd
+
+        as_of = pd.to_datetime(inputs["as_of"], utc=True)
+        columns = {
+            "tenure_days": "customer_since",
+            "days_since_last_activity": "last_activity_at",
+            "days_since_last_order": "last_order_at",
+            "days_since_first_order": "first_order_at",
+            "days_since_last_open": "last_open_at",
+        }
+        return pd.DataFrame(
+            {
+                out: (
+                    (as_of - pd.to_datetime(inputs[col], utc=True)).dt.total_seconds() / 86_400
+                ).astype("float64")
+                for out, col in columns.items()
+            }
+        )
+
+    @on_demand_feature_view(
+        sources=[views["lead_activity"], request_time],
+        schema=[Field(name=n, dtype=Float64) for n in LEAD_AGE],
+        description=_described(LEAD_AGE, "The lead's age as of the request time."),
+    )
+    def lead_age(inputs: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        age = pd.to_datetime(inputs["as_of"], utc=True) - pd.to_datetime(
+            inputs["lead_created_at"], utc=True
+        )
+        return pd.DataFrame({"lead_age_days": (age.dt.total_seconds() / 86_400).astype("float64")})
+
+    return {"customer_recency": customer_recency, "lead_age": lead_age}
+
+
+def definitions(features_dir: Path) -> Definitions:
+    sources = {name: source_for(features_dir, t) for name, t in TABLES.items()}
+    views = {name: view_for(t, sources[name]) for name, t in TABLES.items()}
+    on_demand = _on_demand(views)
+    # One service for everything about a customer: the serving read's default.
+    services = {
+        "customer_all": FeatureService(
+            name="customer_all",
+            features=[v for v in views.values() if v.entities == ["customer"]]
+            + [on_demand["customer_recency"]],
+            description="every customer feature",
+        ),
+    }
+    return Definitions(list(ENTITIES.values()), sources, views, on_demand, services)
