@@ -89,15 +89,18 @@ def materialize(
     """Copy the latest row per entity into the online store (all history, or since last run)."""
     end = end or datetime.now(UTC)
     store = open_store(settings)
+    fdir = paths(settings).features_dir
+    # a table with no rows yet (say, no leads) has nothing to load, and DuckDB rejects its glob
+    names = [n for n in TABLES if any((fdir / n).glob("*.parquet"))]
     t0 = perf_counter()
     if incremental:
-        views = store.list_feature_views()
+        views = [v for v in store.list_feature_views() if v.name in names]
         last = [v.most_recent_end_time for v in views if v.most_recent_end_time]
         start = min(last) if last else None
-        store.materialize_incremental(end_date=end)
+        store.materialize_incremental(end_date=end, feature_views=names)
     else:
         start = EPOCH
-        store.materialize(start_date=EPOCH, end_date=end)
+        store.materialize(start_date=EPOCH, end_date=end, feature_views=names)
     seconds = perf_counter() - t0
     online = (
         settings.online_store

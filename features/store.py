@@ -37,6 +37,14 @@ def redis_connection_string(url: str) -> str:
     return ",".join(parts)
 
 
+def redis_url_from_connection_string(conn: str) -> str:
+    """The inverse, for readers that talk to Redis directly."""
+    host, *params = conn.split(",")
+    opts = dict(p.split("=", 1) for p in params)
+    auth = f":{opts['password']}@" if "password" in opts else ""
+    return f"redis://{auth}{host}/{opts.get('db', '0')}"
+
+
 def repo_config_dict(settings: Settings) -> dict[str, Any]:
     """What feature_store.yaml says, from settings."""
     p = paths(settings)

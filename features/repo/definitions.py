@@ -7,7 +7,6 @@ Built by a function rather than at import time because the sources' paths come f
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource
 from feast.data_format import ParquetFormat
 from feast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
@@ -118,23 +117,32 @@ def _described(features: dict[str, str], why: str) -> str:
 
 def _on_demand(views: dict[str, FeatureView]) -> dict[str, OnDemandFeatureView]:
     @on_demand_feature_view(
+        # projections: only the timestamps the function reads
         sources=[
-            views["customer_profile"],
-            views["customer_behaviour"],
-            views["customer_orders"],
-            views["customer_campaign_response"],
+            views["customer_profile"][["customer_since"]],
+            views["customer_behaviour"][["last_activity_at"]],
+            views["customer_orders"][["first_order_at", "last_order_at"]],
+            views["customer_campaign_response"][["last_open_at"]],
             request_time,
         ],
         schema=[Field(name=n, dtype=Float64) for n in RECENCY],
+        mode="python",
         description=_described(
             RECENCY, "Recencies as of the request time, which stored rows cannot know."
         ),
     )
-    def customer_recency(inputs: pd.DataFrame) -> pd.DataFrame:
+    def customer_recency(inputs: dict[str, list]) -> dict[str, list]:
         # Self-contained: Feast stores this function's source and runs it without our module.
-        import pandas as pd
+        # Python mode (lists in, lists out) is what the serving read can call in microseconds.
+        from datetime import UTC
 
-        as_of = pd.to_datetime(inputs["as_of"], utc=True)
+        def days(later, earlier):  # type: ignore[no-untyped-def]
+            if later is None or earlier is None:
+                return None
+            later = later if later.tzinfo else later.replace(tzinfo=UTC)
+            earlier = earlier if earlier.tzinfo else earlier.replace(tzinfo=UTC)
+            return (later - earlier).total_seconds() / 86_400
+
         columns = {
             "tenure_days": "customer_since",
             "days_since_last_activity": "last_activity_at",
@@ -142,27 +150,32 @@ def _on_demand(views: dict[str, FeatureView]) -> dict[str, OnDemandFeatureView]:
             "days_since_first_order": "first_order_at",
             "days_since_last_open": "last_open_at",
         }
-        return pd.DataFrame(
-            {
-                out: (
-                    (as_of - pd.to_datetime(inputs[col], utc=True)).dt.total_seconds() / 86_400
-                ).astype("float64")
-                for out, col in columns.items()
-            }
-        )
+        return {
+            out: [days(t, e) for t, e in zip(inputs["as_of"], inputs[col], strict=True)]
+            for out, col in columns.items()
+        }
 
     @on_demand_feature_view(
-        sources=[views["lead_activity"], request_time],
+        sources=[views["lead_activity"][["lead_created_at"]], request_time],
         schema=[Field(name=n, dtype=Float64) for n in LEAD_AGE],
+        mode="python",
         description=_described(LEAD_AGE, "The lead's age as of the request time."),
     )
-    def lead_age(inputs: pd.DataFrame) -> pd.DataFrame:
-        import pandas as pd
+    def lead_age(inputs: dict[str, list]) -> dict[str, list]:
+        from datetime import UTC
 
-        age = pd.to_datetime(inputs["as_of"], utc=True) - pd.to_datetime(
-            inputs["lead_created_at"], utc=True
-        )
-        return pd.DataFrame({"lead_age_days": (age.dt.total_seconds() / 86_400).astype("float64")})
+        def days(later, earlier):  # type: ignore[no-untyped-def]
+            if later is None or earlier is None:
+                return None
+            later = later if later.tzinfo else later.replace(tzinfo=UTC)
+            earlier = earlier if earlier.tzinfo else earlier.replace(tzinfo=UTC)
+            return (later - earlier).total_seconds() / 86_400
+
+        return {
+            "lead_age_days": [
+                days(t, e) for t, e in zip(inputs["as_of"], inputs["lead_created_at"], strict=True)
+            ]
+        }
 
     return {"customer_recency": customer_recency, "lead_age": lead_age}
 
