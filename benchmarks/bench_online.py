@@ -198,11 +198,15 @@ def main() -> None:
                 ids = [int(i) for i in rng.integers(1, args.customers + 1, n)]
                 figures = {
                     "feast": timed(
-                        lambda ids=ids: online_features(store, "customer", ids, CUSTOMER_FEATURES),
+                        lambda ids=ids, store=store: online_features(
+                            store, "customer", ids, CUSTOMER_FEATURES
+                        ),
                         args.repeats // (1 + n // 50),
                     ),
-                    "lodestar": timed(lambda ids=ids: reader.read(ids), args.repeats),
-                    "raw": timed(lambda ids=ids: raw(ids), args.repeats),
+                    "lodestar": timed(
+                        lambda ids=ids, reader=reader: reader.read(ids), args.repeats
+                    ),
+                    "raw": timed(lambda ids=ids, raw=raw: raw(ids), args.repeats),
                 }
                 for path, f in figures.items():
                     for k, v in f.items():
