@@ -7,7 +7,8 @@ that UTC day (the next midnight), when the day's data is complete, and `created`
 was computed (Feast keeps the latest `created` among rows with the same event_timestamp).
 
 Kinds map to Feast types in features/repo/: int → Int64, float → Float64, str → String,
-bool → Bool, ts → UnixTimestamp (naive values are UTC), ints → Array(Int64), strs → Array(String).
+bool → Bool, ts → UnixTimestamp (whole seconds, UTC: Feast's online store keeps no finer), ints →
+Array(Int64), strs → Array(String).
 """
 
 from dataclasses import dataclass

@@ -20,6 +20,7 @@ DEMO_ADMIN = "admin@demo.lodestar"
 @dataclass(frozen=True)
 class DemoInfo:
     simulated: str | None  # the simulator's summary, None when the world was reused
+    features: str  # what the feature-store steps did
     keys_file: Path
     rep_email: str
 
@@ -60,25 +61,42 @@ def prepare(settings: Settings, *, customers: int, days: int, seed: int, fresh: 
             rep_email = rep.email
     finally:
         engine.dispose()
+    features = prepare_features(settings, fresh=summary is not None)
     keys_file = settings.data_dir / "demo-keys.env"
     keys_file.parent.mkdir(parents=True, exist_ok=True)
     keys_file.write_text(
         f"# written by `lodestar demo`; local demo keys, never for production\n"
         f"ADMIN_KEY={admin_key}\nREP_KEY={rep_key}\n"
     )
-    return DemoInfo(simulated=summary, keys_file=keys_file, rep_email=rep_email)
+    return DemoInfo(simulated=summary, features=features, keys_file=keys_file, rep_email=rep_email)
+
+
+def prepare_features(settings: Settings, *, fresh: bool) -> str:
+    """Feature tables, the Feast registry and the online store, from the world in the DB.
+
+    A fresh world is built in full; a reused one only catches up (incremental build and
+    materialization), so restarting the demo stays quick.
+    """
+    from features.jobs import apply_repo, materialize
+    from features.pipelines import build_features
+
+    built = build_features(settings, incremental=not fresh)
+    applied = apply_repo(settings)
+    loaded = materialize(settings, incremental=not fresh)
+    return "\n".join(str(x) for x in (built, applied, loaded))
 
 
 def banner(info: DemoInfo, base_url: str) -> str:
     return "\n".join(
         [
             info.simulated or "reusing the simulated world in the database (--fresh to redo it)",
+            info.features,
             "",
             f"API docs:   {base_url}/docs",
             f"demo keys:  {info.keys_file} (admin, and the sales rep {info.rep_email})",
             "try:",
             f"  source {info.keys_file}",
-            f"  curl -s -H \"X-API-Key: $REP_KEY\" "
+            f'  curl -s -H "X-API-Key: $REP_KEY" '
             f"'{base_url}/v1/leads?owner=me&sort=-score&limit=5'",
             "",
         ]

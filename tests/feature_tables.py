@@ -42,7 +42,8 @@ def frame(table: str, rows: list[dict[str, Any]], created: datetime) -> pd.DataF
     out["created"] = out["created"].astype("datetime64[us, UTC]")
     for c in t.columns:
         if c.kind == "ts":
-            out[c.name] = pd.to_datetime(out[c.name], utc=True).astype("datetime64[us, UTC]")
+            out[c.name] = (pd.to_datetime(out[c.name], utc=True).dt.floor("s")
+                           .astype("datetime64[us, UTC]"))
         elif c.kind == "int":
             out[c.name] = out[c.name].astype("int64")
         elif c.kind == "ints":
