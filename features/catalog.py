@@ -146,7 +146,8 @@ lead_activity = Table(
     name="lead_activity",
     entity="lead",
     ttl=timedelta(days=3650),
-    description="The lead and its company, and what the customer did since the lead arrived.",
+    description="The lead and its company; what the customer did in the 30 days up to the lead's "
+    "arrival (to the second) and since.",
     columns=(
         Column("customer_id", "int", "the customer the lead belongs to"),
         Column("source", "str", "channel the lead came from"),
@@ -155,6 +156,18 @@ lead_activity = Table(
         Column("industry", "str", "customer industry"),
         Column("company_size", "int", "employees; -1 when unknown"),
         Column("lead_created_at", "ts", "when the lead arrived"),
+        *(
+            Column(f"{what}_{w}d_before", "int", f"{text} in the {w} days before the lead arrived")
+            for what, w, text in (
+                ("pricing_views", 7, "pricing page views"),
+                ("pricing_views", 30, "pricing page views"),
+                ("product_views", 30, "product page views"),
+                ("docs_views", 30, "documentation page views"),
+                ("sessions", 30, "sessions"),
+                ("email_opens", 30, "e-mails opened"),
+                ("email_clicks", 30, "e-mail links clicked"),
+            )
+        ),
         Column("touches", "int", "sessions, opens and clicks since the lead arrived"),
         Column("pricing_views_since_created", "int", "pricing page views since the lead arrived"),
     ),

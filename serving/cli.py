@@ -16,6 +16,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 features_app = typer.Typer(help="The feature store (Feast).", no_args_is_help=True)
 app.add_typer(features_app, name="features")
+models_app = typer.Typer(
+    help="Registered models (MLflow): champion and challengers.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
 
 
 @db_app.command("upgrade")
@@ -111,6 +115,65 @@ def features_materialize(
     from features.jobs import materialize
 
     typer.echo(str(materialize(get_settings(), incremental=incremental)))
+
+
+@app.command("train")
+def train_cmd(
+    model: Annotated[str, typer.Argument(help="lead_scoring | conversion | churn | all")],
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same model")] = 0,
+    max_rows: Annotated[int, typer.Option(help="cap on customer snapshot rows")] = 150_000,
+) -> None:
+    """Train, evaluate against baselines (and the oracle), log to MLflow, run the gate."""
+    from training.train import MODELS, train
+
+    settings = get_settings()
+    names = MODELS if model == "all" else (model,)
+    for name in names:
+        if name not in MODELS:
+            raise typer.BadParameter(f"model must be one of {', '.join(MODELS)} or all")
+        typer.echo(str(train(settings, name, seed=seed, max_rows=max_rows)))
+    typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
+
+
+@models_app.command("list")
+def models_list(name: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Every registered version with its aliases and holdout ROC-AUC."""
+    from training import registry
+    from training.tracking import configure
+
+    configure(get_settings())
+    for r in registry.list_versions(name):
+        auc = f"{r['holdout_roc_auc']:.4f}" if r["holdout_roc_auc"] is not None else "-"
+        typer.echo(
+            f"{r['model']:14} v{r['version']:<4} {','.join(r['aliases']):20} "
+            f"auc {auc}  {r['created']:%Y-%m-%d %H:%M}  {r['note']}"
+        )
+
+
+@models_app.command("promote")
+def models_promote(name: str, version: str) -> None:
+    """Make a version the champion (a person's decision, recorded as such)."""
+    from training import registry
+    from training.tracking import configure
+
+    configure(get_settings())
+    registry.set_champion(name, version, "promoted by hand")
+    typer.echo(f"{name} v{version} is now champion")
+
+
+@models_app.command("rollback")
+def models_rollback(name: str) -> None:
+    """Move the champion back to the previous one."""
+    from training import registry
+    from training.tracking import configure
+
+    configure(get_settings())
+    try:
+        version = registry.rollback(name)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{name}: champion is v{version} again")
 
 
 @app.command()

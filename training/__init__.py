@@ -1,0 +1,1 @@
+"""Training pipelines: labels from the core DB, features from Feast, fit, evaluate, MLflow."""

@@ -53,6 +53,32 @@ def activity_sql() -> str:
     )
 
 
+# What the customer did in the days before the lead arrived, to the exact moment: the signal a
+# score at arrival has, which end-of-day behaviour rows (the day before) would miss.
+BEFORE = {
+    "pricing_views_7d_before": ("e.type = 'page_view' AND e.page = 'pricing'", 7),
+    "pricing_views_30d_before": ("e.type = 'page_view' AND e.page = 'pricing'", 30),
+    "product_views_30d_before": ("e.type = 'page_view' AND e.page = 'product'", 30),
+    "docs_views_30d_before": ("e.type = 'page_view' AND e.page = 'docs'", 30),
+    "sessions_30d_before": ("e.type = 'session_start'", 30),
+    "email_opens_30d_before": ("e.type = 'email_open'", 30),
+    "email_clicks_30d_before": ("e.type = 'email_click'", 30),
+}
+BEFORE_DAYS = max(days for _, days in BEFORE.values())
+
+
+def before_sql() -> str:
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE {cond} AND e.us >= l.created_us - {days * US_PER_DAY}) AS {name}"
+        for name, (cond, days) in BEFORE.items()
+    )
+    return (
+        f"SELECT l.lead_id, {counts} FROM ev e JOIN leads l ON e.customer_id = l.customer_id"
+        f" WHERE e.us < l.created_us AND e.us >= l.created_us - {BEFORE_DAYS * US_PER_DAY}"
+        " GROUP BY l.lead_id"
+    )
+
+
 def read_leads(ctx: BuildContext, first: int | None, last: int) -> pa.Table:
     """Leads that may have rows in [first, last]: created by its end, at most 90 days before."""
     sql, params = _SQL, {"hi": ctx.sources.param(last + 1)}
@@ -72,7 +98,7 @@ def build(ctx: BuildContext, first: int | None, last: int) -> Iterator[tuple[int
     stop = created + ACTIVE_DAYS * US_PER_DAY
     stop = np.where((closed != NULL_US) & (closed < stop), closed, stop)
 
-    lo = None if first is None else first - ACTIVE_DAYS
+    lo = None if first is None else first - ACTIVE_DAYS - BEFORE_DAYS
     with ctx.sources.behaviour_events(lo, last) as con:
         con.register(
             "leads",
@@ -86,6 +112,11 @@ def build(ctx: BuildContext, first: int | None, last: int) -> Iterator[tuple[int
             ),
         )
         act = con.execute(activity_sql()).fetchnumpy()
+        pre = con.execute(before_sql()).fetchnumpy()
+    before = {name: np.zeros(len(lead_id), dtype=np.int64) for name in BEFORE}
+    at = np.searchsorted(lead_id, np.asarray(pre["lead_id"]))
+    for name in BEFORE:
+        before[name][at] = np.asarray(pre[name])
     a_lead, a_day = np.asarray(act["lead_id"]), np.asarray(act["day"])
     order = np.lexsort((a_day, a_lead))
     a_lead, a_day = a_lead[order], a_day[order]
@@ -115,6 +146,7 @@ def build(ctx: BuildContext, first: int | None, last: int) -> Iterator[tuple[int
         }
         values |= {k: attrs.column(k).slice(lo_, hi - lo_) for k in _FIRMOGRAPHICS}
         values |= {k: v[lo_:hi] for k, v in counts.items()}
+        values |= {k: v[np.searchsorted(lead_id, key[lo_:hi])] for k, v in before.items()}
         yield int(day[lo_]), assemble(TABLE, key[lo_:hi], event_us[lo_:hi], ctx.created_us, values)
 
 

@@ -1,0 +1,74 @@
+"""Which feature-store features each model reads (references `view:feature`, features/catalog.py).
+
+Lists, not code: the training pipeline asks the feature store for exactly these, and serving
+reads the same list online, so a model always sees in serving what it saw in training.
+"""
+
+_BEHAVIOUR = [
+    f"customer_behaviour:{m}_{w}d"
+    for m in (
+        "sessions",
+        "page_views",
+        "pricing_views",
+        "product_views",
+        "email_opens",
+        "email_clicks",
+    )
+    for w in (1, 7, 30, 90)
+]
+_ORDERS = [
+    *(f"customer_orders:{m}_{w}d" for m in ("orders", "revenue") for w in (30, 90, 365)),
+    "customer_orders:orders_total",
+    "customer_orders:revenue_total",
+    "customer_orders:avg_order_value",
+    "customer_orders:coupon_use_rate",
+]
+_CAMPAIGNS = [
+    f"customer_campaign_response:email_{m}" for m in ("sends", "opens", "clicks", "conversions")
+] + ["customer_campaign_response:holdout_count"]
+_PROFILE = [
+    "customer_profile:segment",
+    "customer_profile:region",
+    "customer_profile:industry",
+    "customer_profile:company_size",
+    "customer_profile:consent_email",
+]
+_RECENCY = [
+    f"customer_recency:{n}"
+    for n in (
+        "tenure_days",
+        "days_since_last_activity",
+        "days_since_last_order",
+        "days_since_first_order",
+        "days_since_last_open",
+    )
+]
+
+LEAD_SCORING = [
+    "lead_activity:source",
+    "lead_activity:segment",
+    "lead_activity:region",
+    "lead_activity:industry",
+    "lead_activity:company_size",
+    # what the customer did right up to the lead's arrival: the strongest signal at that moment
+    *(
+        f"lead_activity:{c}"
+        for c in (
+            "pricing_views_7d_before",
+            "pricing_views_30d_before",
+            "product_views_30d_before",
+            "docs_views_30d_before",
+            "sessions_30d_before",
+            "email_opens_30d_before",
+            "email_clicks_30d_before",
+        )
+    ),
+    *_BEHAVIOUR,
+    *_ORDERS,
+    *_CAMPAIGNS,
+    *_RECENCY,
+]
+CONVERSION = [*_PROFILE, *_BEHAVIOUR, *_ORDERS, *_CAMPAIGNS, *_RECENCY]
+CHURN = CONVERSION
+
+FEATURES = {"lead_scoring": LEAD_SCORING, "conversion": CONVERSION, "churn": CHURN}
