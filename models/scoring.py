@@ -13,10 +13,13 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 GRADES = ("A", "B", "C", "D")
 # Share of scored entities in grades A, B, C (D is the rest): hot leads are the top tenth.
@@ -24,16 +27,73 @@ GRADE_SHARES = (0.10, 0.20, 0.30)
 
 
 def as_frame(X: Any) -> pd.DataFrame:
+    """X as a DataFrame; arrays get columns x0, x1, … (object arrays holding only numbers become
+    numeric columns, as they would in `check_array`)."""
+    if sp.issparse(X):
+        raise TypeError("sparse input is not supported: pass a dense array or a DataFrame")
     if isinstance(X, pd.DataFrame):
-        return X
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        frame = X
+    else:
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"Expected a 2D array or a DataFrame, got shape {arr.shape}. Reshape your data "
+                "with X.reshape(1, -1) if it is a single row"
+            )
+        frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        if arr.dtype == object:
+            frame = frame.infer_objects()
+    for n, what in ((frame.shape[0], "sample(s)"), (frame.shape[1], "feature(s)")):
+        if n == 0:
+            raise ValueError(
+                f"Found array with 0 {what} (shape={frame.shape}) while a minimum of 1 is required."
+            )
+    complex_cols = [c for c in frame.columns if pd.api.types.is_complex_dtype(frame[c])]
+    if complex_cols:
+        raise ValueError(f"Complex data not supported: columns {complex_cols[:10]}")
+    return frame
+
+
+def _cutoffs(key: np.ndarray, shares: np.ndarray) -> list[float]:
+    """For each cumulative share, the cut-off t for which the fraction of `key > t` is closest
+    to it. Rows with equal keys stay together (deterministic, whatever their order)."""
+    key = key[~np.isnan(key)]
+    values, counts = np.unique(key, return_counts=True)
+    # above[i]: rows strictly above values[i]; cutting at values[i] puts values[i] and below out
+    above = (counts[::-1].cumsum()[::-1] - counts) / len(key)
+    return [float(values[np.argmin(np.abs(above - share))]) for share in shares]
+
+
+ISOTONIC_MIN_ROWS = 5_000  # below this, isotonic steps overfit: Platt scaling instead
+
+
+class _Platt:
+    """Logistic regression on the booster's log-odds: monotone, so ranking (AUC) is kept."""
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> "_Platt":
+        from sklearn.linear_model import LogisticRegression
+
+        self.lr_ = LogisticRegression(C=1e6).fit(_logit(raw)[:, None], y)
+        return self
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return self.lr_.predict_proba(_logit(raw)[:, None])[:, 1]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def _calibrator(rows: int) -> Any:
+    if rows >= ISOTONIC_MIN_ROWS:
+        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    return _Platt()
 
 
 class ScoreModel(ClassifierMixin, BaseEstimator):
-    """Gradient-boosted trees with early stopping, then isotonic calibration on held-out rows.
+    """Gradient-boosted trees with early stopping, then calibration on held-out rows (isotonic
+    with enough rows, Platt scaling below that).
 
     `fit(X, y, eval_set=(X_val, y_val))` uses the given validation rows (the training pipeline
     passes a later time slice) for early stopping and calibration; without it, a stratified
@@ -43,12 +103,12 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        n_estimators: int = 600,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
+        n_estimators: int = 1500,
+        learning_rate: float = 0.03,
+        num_leaves: int = 7,
         min_child_samples: int = 40,
-        reg_lambda: float = 1.0,
-        colsample_bytree: float = 0.8,
+        reg_lambda: float = 5.0,
+        colsample_bytree: float = 0.6,
         subsample: float = 0.8,
         early_stopping_rounds: int = 50,
         validation_fraction: float = 0.2,
@@ -69,6 +129,14 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary only: a score is P(one outcome)
+        tags.input_tags.allow_nan = True  # LightGBM routes missing values itself
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
     # -- input handling ---------------------------------------------------------------------
     def _learn_columns(self, X: pd.DataFrame) -> None:
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -80,8 +148,23 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
                 cats = pd.Series(s.dropna().unique()).astype(str)
                 self.categories_[str(col)] = sorted(cats.tolist())
 
-    def _prepare(self, X: Any) -> pd.DataFrame:
+    def _frame(self, X: Any) -> pd.DataFrame:
+        """X with the fitted column names. A DataFrame is matched by column name (extra columns,
+        e.g. the rest of a feature table, are ignored); an array must have exactly the fitted
+        number of columns, in order."""
+        if isinstance(X, pd.DataFrame):
+            return as_frame(X)
         X = as_frame(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but ScoreModel is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        X.columns = list(self.feature_names_in_)
+        return X
+
+    def _prepare(self, X: Any) -> pd.DataFrame:
+        X = self._frame(X)
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"X is missing columns seen in fit: {missing[:10]}")
@@ -98,19 +181,30 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(out, index=X.index)
 
     @staticmethod
-    def _labels(y: Any) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError("y must be 1-dimensional")
+    def _labels(y: Any) -> tuple[np.ndarray, np.ndarray]:
+        if y is None:
+            raise ValueError("ScoreModel requires y to be passed, but the target y is None")
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
         classes = np.unique(y)
-        if len(classes) != 2:
-            raise ValueError(f"y needs exactly two classes, got {classes.tolist()}")
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has only one class ({classes.tolist()}): a score needs examples of both "
+                "outcomes"
+            )
+        if len(classes) > 2:
+            raise ValueError(
+                "Only binary classification is supported. The type of the target is "
+                f"multiclass ({len(classes)} classes: {classes.tolist()[:10]})."
+            )
         return (y == classes[1]).astype(int), classes
 
     # -- fit / predict ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, eval_set: tuple[Any, Any] | None = None) -> "ScoreModel":
         X = as_frame(X)
-        y01, self.classes_ = self._labels(y)
+        y01, classes = self._labels(y)
+        check_consistent_length(X, y01)
+        self.classes_ = classes
         self._learn_columns(X)
         Xp = self._prepare(X)
         if eval_set is not None:
@@ -152,15 +246,18 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         self.best_iteration_ = self.booster_.best_iteration or self.booster_.current_iteration()
         raw = self.booster_.predict(X_va, num_iteration=self.best_iteration_)
         self.calibrator_ = (
-            IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y_va)
+            _calibrator(len(y_va)).fit(raw, y_va)
             if self.calibrate and len(np.unique(y_va)) == 2
             else None
         )
-        self.set_grade_thresholds(self._proba(Xp))
+        self.set_grade_thresholds(Xp)  # a default; the pipeline resets it on the holdout
         return self
 
+    def _raw(self, Xp: pd.DataFrame) -> np.ndarray:
+        return self.booster_.predict(Xp, num_iteration=self.best_iteration_)
+
     def _proba(self, Xp: pd.DataFrame) -> np.ndarray:
-        raw = self.booster_.predict(Xp, num_iteration=self.best_iteration_)
+        raw = self._raw(Xp)
         if self.calibrator_ is None:
             return raw
         return np.clip(self.calibrator_.predict(raw), 0.0, 1.0)
@@ -171,7 +268,10 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p, p])
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        """The more probable class; a tie at exactly 0.5 (isotonic steps make ties possible)
+        goes to the first class, as `argmax` of `predict_proba` would."""
+        check_is_fitted(self, "booster_")
+        return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
 
     # -- scores, grades, reasons --------------------------------------------------------------
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:  # noqa: D401
@@ -184,17 +284,40 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         """The calibrated probability on a 0–100 scale."""
         return np.round(self.predict_proba(X)[:, 1] * 100, 1)
 
-    def set_grade_thresholds(self, probabilities: np.ndarray) -> "ScoreModel":
-        """Learn A/B/C cut-offs from probabilities of a reference set (the holdout)."""
-        p = np.sort(np.asarray(probabilities))[::-1]
-        edges = np.cumsum(GRADE_SHARES)
-        self.grade_thresholds_ = [float(p[min(int(e * len(p)), len(p) - 1)]) for e in edges]
+    def rank_scores(self, X: Any) -> np.ndarray:
+        """The uncalibrated booster probability, for ranking. Calibration is a non-decreasing
+        function of it, so it orders rows as `predict_proba` does, and also inside isotonic
+        steps, where whole blocks of rows share one calibrated probability."""
+        check_is_fitted(self, "booster_")
+        return self._raw(self._prepare(X))
+
+    def set_grade_thresholds(self, reference: Any) -> "ScoreModel":
+        """Learn A/B/C cut-offs so a reference set (the holdout) splits 10/20/30/40%.
+
+        Pass the reference rows X: the cut-offs are then on `rank_scores`, and grades hold
+        their shares even though calibrated probabilities come in tied steps (with 1e5 rows a
+        single step can hold 5–10% of them). A 1-D array is read as calibrated probabilities
+        of the reference rows; a tied step at a cut-off then goes whole to the side that keeps
+        the share closer to its target, so shares are only as fine as the steps.
+        """
+        check_is_fitted(self, "booster_")
+        ref = np.asarray(reference) if not isinstance(reference, pd.DataFrame) else None
+        if ref is not None and ref.ndim == 1:
+            self.grade_on_ = "probability"
+            key = ref.astype(float)
+        else:
+            self.grade_on_ = "rank_score"
+            key = self._raw(self._prepare(reference))
+        self.grade_thresholds_ = _cutoffs(key, np.cumsum(GRADE_SHARES))
         return self
 
     def grades(self, X: Any) -> np.ndarray:
-        p = self.predict_proba(X)[:, 1]
+        """A–D by the learned cut-offs; a higher probability never gets a lower grade."""
+        check_is_fitted(self, "grade_thresholds_")
+        Xp = self._prepare(X)
+        key = self._raw(Xp) if self.grade_on_ == "rank_score" else self._proba(Xp)
         a, b, c = self.grade_thresholds_
-        return np.select([p > a, p > b, p > c], list(GRADES[:3]), default=GRADES[3])
+        return np.select([key > a, key > b, key > c], list(GRADES[:3]), default=GRADES[3])
 
     def contributions(self, X: Any) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds; with `base_value` they sum to the raw score."""
@@ -211,7 +334,8 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         """For each row, the strongest reasons up and down, in words."""
         from models.reasons import explain_row
 
-        X = as_frame(X)
+        check_is_fitted(self, "booster_")
+        X = self._frame(X)
         contrib = self.contributions(X)
         return [
             explain_row(X.loc[idx], contrib.loc[idx].drop("base_value"), top=top, describe=describe)

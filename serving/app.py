@@ -6,10 +6,12 @@ from sqlalchemy import Engine
 from serving import runtime
 from serving.api import problems
 from serving.api.routes import activity, campaigns, coupons, customers, leads, offers, users
+from serving.config import Settings, get_settings
 from serving.core.db import make_sessionmaker
+from serving.scoring import ScoringService
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app; the DB comes from settings unless an engine is given (tests, benchmarks)."""
     app = FastAPI(
         title="Lodestar",
@@ -20,6 +22,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     engine = engine or runtime.engine()
     app.state.sessions = make_sessionmaker(engine)
     app.state.write_sessions = make_sessionmaker(engine, write=True)
+    app.state.scoring = ScoringService(settings or get_settings())
     problems.install(app)
     v1 = APIRouter(prefix="/v1")
     for module in (customers, leads, campaigns, offers, coupons, activity, users):

@@ -135,6 +135,18 @@ def train_cmd(
     typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
 
 
+score_app = typer.Typer(help="Batch scoring with the champion models.", no_args_is_help=True)
+app.add_typer(score_app, name="score")
+
+
+@score_app.command("leads")
+def score_leads() -> None:
+    """Score every open lead with the lead_scoring champion and write it back (nightly job)."""
+    from training.batch import score_open_leads
+
+    typer.echo(str(score_open_leads(get_settings())))
+
+
 @models_app.command("list")
 def models_list(name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Every registered version with its aliases and holdout ROC-AUC."""

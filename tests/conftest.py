@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from serving.app import create_app
+from serving.config import Settings
 from serving.core.db import make_engine
 from serving.core.migrate import upgrade
 from serving.core.models import Role
@@ -56,8 +57,11 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(engine: Engine, session: Session) -> Iterator[TestClient]:
-    app = create_app(engine)
+def client(engine: Engine, session: Session, tmp_path: Path) -> Iterator[TestClient]:
+    # no MLflow store here, so leads are created unscored (tests/test_training.py scores them)
+    settings = Settings(mlflow_tracking_uri=f"sqlite:///{tmp_path}/no-mlflow.db",
+                        data_dir=tmp_path / "data")
+    app = create_app(engine, settings=settings)
     # every session the app opens is the test's own, never closed by the app
     app.state.sessions = app.state.write_sessions = lambda: nullcontext(session)
     with TestClient(app, raise_server_exceptions=False) as c:

@@ -11,6 +11,7 @@ from serving.config import Settings, get_settings
 from serving.core.errors import DomainError, Forbidden
 from serving.core.models import Role, User
 from serving.core.services.users import user_for_key
+from serving.scoring import ScoringService
 
 
 class Unauthorized(DomainError):
@@ -30,6 +31,10 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
     """A session for a use case that writes (on SQLite it takes the write lock at BEGIN)."""
     with request.app.state.write_sessions() as session:
         yield session
+
+
+def get_scoring(request: Request) -> ScoringService:
+    return request.app.state.scoring  # type: ignore[no-any-return]
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -73,5 +78,6 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
     return check
 
 
+ScoringDep = Annotated[ScoringService, Depends(get_scoring)]
 Marketer = Annotated[User, Depends(require_roles(Role.marketer, Role.admin))]
 Admin = Annotated[User, Depends(require_roles(Role.admin))]

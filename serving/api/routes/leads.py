@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from serving.api.deps import CurrentUser, SessionDep, SettingsDep, WriteSessionDep
+from serving.api.deps import CurrentUser, ScoringDep, SessionDep, SettingsDep, WriteSessionDep
 from serving.api.pagination import PageDep, fetch_page
 from serving.api.schemas.common import Page, order_by
 from serving.api.schemas.leads import LeadCreate, LeadOut, LeadUpdate
@@ -28,7 +28,11 @@ def _out(lead: Lead, now: datetime, sla_hours: float) -> LeadOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadOut)
 def create_lead(
-    body: LeadCreate, session: WriteSessionDep, user: CurrentUser, settings: SettingsDep
+    body: LeadCreate,
+    session: WriteSessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    scoring: ScoringDep,
 ) -> LeadOut:
     if body.owner_id is not None and user.role == Role.sales_rep and body.owner_id != user.id:
         raise Forbidden("a sales rep can only create leads for themselves or by the rules")
@@ -40,6 +44,9 @@ def create_lead(
         notes=body.notes,
     )
     session.commit()
+    # scored after the lead is saved, so the write lock is not held while features are read
+    if scoring.score_lead(lead):
+        session.commit()
     return _out(lead, datetime.now(UTC), settings.lead_sla_hours)
 
 
