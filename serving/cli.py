@@ -147,6 +147,28 @@ def score_leads() -> None:
     typer.echo(str(score_open_leads(get_settings())))
 
 
+monitor_app = typer.Typer(help="Model monitoring.", no_args_is_help=True)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("drift")
+def monitor_drift(
+    model: Annotated[str, typer.Option(help="lead_scoring | conversion | churn")],
+    drift_share: Annotated[
+        float, typer.Option(help="share of drifted features that means retrain")
+    ] = 0.3,
+) -> None:
+    """Evidently drift report: the champion's training reference against what it scores now."""
+    from training.drift import monitor
+
+    try:
+        summary = monitor(get_settings(), model, drift_share=drift_share)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(str(summary))
+
+
 @models_app.command("list")
 def models_list(name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Every registered version with its aliases and holdout ROC-AUC."""

@@ -21,6 +21,7 @@ DEMO_ADMIN = "admin@demo.lodestar"
 class DemoInfo:
     simulated: str | None  # the simulator's summary, None when the world was reused
     features: str  # what the feature-store steps did
+    models: str  # what training, scoring and monitoring did
     keys_file: Path
     rep_email: str
 
@@ -62,13 +63,20 @@ def prepare(settings: Settings, *, customers: int, days: int, seed: int, fresh: 
     finally:
         engine.dispose()
     features = prepare_features(settings, fresh=summary is not None)
+    models = prepare_models(settings, fresh=summary is not None)
     keys_file = settings.data_dir / "demo-keys.env"
     keys_file.parent.mkdir(parents=True, exist_ok=True)
     keys_file.write_text(
         f"# written by `lodestar demo`; local demo keys, never for production\n"
         f"ADMIN_KEY={admin_key}\nREP_KEY={rep_key}\n"
     )
-    return DemoInfo(simulated=summary, features=features, keys_file=keys_file, rep_email=rep_email)
+    return DemoInfo(
+        simulated=summary,
+        features=features,
+        models=models,
+        keys_file=keys_file,
+        rep_email=rep_email,
+    )
 
 
 def prepare_features(settings: Settings, *, fresh: bool) -> str:
@@ -86,11 +94,38 @@ def prepare_features(settings: Settings, *, fresh: bool) -> str:
     return "\n".join(str(x) for x in (built, applied, loaded))
 
 
+def prepare_models(settings: Settings, *, fresh: bool) -> str:
+    """Train the three models (once per world), score the open leads, check drift."""
+    from training import registry
+    from training.batch import score_open_leads
+    from training.drift import monitor
+    from training.tracking import configure
+    from training.train import MODELS, train
+
+    configure(settings)
+    lines = []
+    for name in MODELS:
+        if fresh or registry.champion_version(name) is None:
+            try:
+                lines.append(str(train(settings, name)))
+            except ValueError as exc:  # a world too small or too short for this label
+                lines.append(f"{name}: not trained ({exc})")
+    lines.append(str(score_open_leads(settings)))
+    if registry.champion_version("lead_scoring") is not None:
+        lines.append(f"drift report: {monitor(settings, 'lead_scoring').html_path}")
+    lines += [
+        f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri "
+        f"{settings.mlflow_tracking_uri}  (then http://127.0.0.1:5000)",
+    ]
+    return "\n".join(lines)
+
+
 def banner(info: DemoInfo, base_url: str) -> str:
     return "\n".join(
         [
             info.simulated or "reusing the simulated world in the database (--fresh to redo it)",
             info.features,
+            info.models,
             "",
             f"API docs:   {base_url}/docs",
             f"demo keys:  {info.keys_file} (admin, and the sales rep {info.rep_email})",
