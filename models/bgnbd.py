@@ -26,8 +26,10 @@ def rfm_summary(
     t = pd.to_datetime(orders[when], utc=True)
     if as_of.tzinfo is None:
         as_of = as_of.tz_localize("UTC")
-    days = t[t <= as_of].dt.floor("D")
-    df = pd.DataFrame({customer: orders.loc[days.index, customer], "day": days})
+    keep = (t <= as_of).to_numpy()
+    # positional, so a frame with a repeated index (e.g. concatenated exports) works too
+    day = t[keep].dt.floor("D").reset_index(drop=True)
+    df = pd.DataFrame({customer: orders[customer].to_numpy()[keep], "day": day})
     g = df.drop_duplicates().groupby(customer)["day"]
     first, last, n = g.min(), g.max(), g.size()
     return pd.DataFrame(
@@ -93,6 +95,7 @@ class BGNBD(BaseEstimator):
 
     def p_no_order(self, rfm: pd.DataFrame, days: float) -> np.ndarray:
         """P(no order in the next `days`): dead, or alive and quiet for that long."""
+        check_is_fitted(self, "params_")
         r, alpha = self.params_["r"], self.params_["alpha"]
         x, T = rfm["frequency"].to_numpy(float), rfm["T"].to_numpy(float)
         quiet = ((alpha + T) / (alpha + T + days)) ** (r + x)

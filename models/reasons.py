@@ -1,10 +1,12 @@
 """Plain-words reasons from TreeSHAP contributions: what a sales rep reads beside a score."""
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # Wording for the feature store's columns; `{v}` is the value. Unknown columns (a data set of
@@ -32,7 +34,14 @@ WORDING: dict[str, str] = {
     "orders_90d": "{v:g} orders in 90 days",
     "orders_365d": "{v:g} orders in a year",
     "orders_total": "{v:g} orders in total",
+    "revenue_30d": "spent {v:,.0f} in 30 days",
+    "revenue_90d": "spent {v:,.0f} in 90 days",
     "revenue_365d": "spent {v:,.0f} in a year",
+    "revenue_total": "spent {v:,.0f} in total",
+    "gap_mean_days": "orders every {v:.0f} days on average",
+    "gap_std_days": "gaps between orders vary by {v:.0f} days",
+    "last_gap_days": "{v:.0f} days between the last two orders",
+    "overdue_ratio": "quiet for {v:.1f}× the usual gap between orders",
     "avg_order_value": "average order of {v:,.0f}",
     "coupon_use_rate": "used a coupon on {v:.0%} of orders",
     "company_size": "a company of {v:,.0f} people",
@@ -47,21 +56,43 @@ NEVER = {
     "days_since_last_open": "has never opened an e-mail",
     "days_since_last_order": "has never ordered",
     "days_since_last_activity": "no recorded activity",
+    # gaps between orders need two of them
+    **dict.fromkeys(
+        ("gap_mean_days", "gap_std_days", "last_gap_days", "overdue_ratio"), "has ordered once"
+    ),
 }
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def format_value(value: Any) -> str:
+    """A number as a person reads it: whole numbers without decimals, large ones with thousands
+    separators, the rest to 3 significant digits (-1.19, 0.0123)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return str(value)
+    v = float(value)
+    if math.isinf(v):
+        return str(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if v.is_integer():
+        return f"{v:.0f}"
+    return f"{v:.3g}"
 
 
 def describe_value(feature: str, value: Any, wording: Mapping[str, str] | None = None) -> str:
     wording = wording or WORDING
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    if missing:
+    if is_missing(value):
         return NEVER.get(feature, f"no {feature.replace('_', ' ')} known")
     template = wording.get(feature)
     if template is None:
-        return f"{feature.replace('_', ' ')} is {value}"
+        return f"{feature.replace('_', ' ')} is {format_value(value)}"
     try:
         return template.format(v=value)
     except (ValueError, TypeError):
-        return re.sub(r"\{v[^}]*\}", str(value), template)
+        return re.sub(r"\{v[^}]*\}", format_value(value), template)
 
 
 def explain_row(
@@ -72,18 +103,19 @@ def explain_row(
     describe: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The `top` strongest contributions each way, strongest first."""
-    ordered = contributions.sort_values()
+    values = {str(k): v for k, v in row.items()}  # contributions are keyed by str(column)
+    ordered = contributions.sort_values(kind="stable")
     ups = [f for f in ordered.index[::-1] if ordered[f] > 0][:top]
     downs = [f for f in ordered.index if ordered[f] < 0][:top]
     out = []
     for feature in ups + downs:
         impact = float(contributions[feature])
-        value = row.get(feature)
+        value = values.get(feature)
         out.append(
             {
                 "feature": feature,
                 "value": None
-                if value is None or (isinstance(value, float) and math.isnan(value))
+                if is_missing(value)
                 else (value.item() if hasattr(value, "item") else value),
                 "impact": round(impact, 4),
                 "direction": "up" if impact > 0 else "down",

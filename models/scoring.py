@@ -315,7 +315,9 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         """A–D by the learned cut-offs; a higher probability never gets a lower grade."""
         check_is_fitted(self, "grade_thresholds_")
         Xp = self._prepare(X)
-        key = self._raw(Xp) if self.grade_on_ == "rank_score" else self._proba(Xp)
+        # models saved before `grade_on_` existed cut on probabilities
+        on = getattr(self, "grade_on_", "probability")
+        key = self._raw(Xp) if on == "rank_score" else self._proba(Xp)
         a, b, c = self.grade_thresholds_
         return np.select([key > a, key > b, key > c], list(GRADES[:3]), default=GRADES[3])
 

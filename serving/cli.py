@@ -22,6 +22,23 @@ models_app = typer.Typer(
 app.add_typer(models_app, name="models")
 
 
+@app.callback()
+def _quiet_third_parties() -> None:
+    """Lodestar: ML scoring and recommendations for marketing and sales."""
+    import logging
+    import warnings
+
+    # Known deprecation chatter from libraries (ibis on DuckDB 2, MLflow on SQLAlchemy 2.1,
+    # Feast, Evidently) would bury each job's own progress and summary.
+    warnings.filterwarnings(
+        "ignore", category=DeprecationWarning, module=r"(ibis|feast|mlflow|evidently|litestar)"
+    )
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(feast|mlflow)")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # we log models with cloudpickle on purpose (our own estimator class; see training/train.py)
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Migrate the core DB (LODESTAR_DATABASE_URL) up to a revision."""
@@ -122,11 +139,26 @@ def train_cmd(
     model: Annotated[str, typer.Argument(help="lead_scoring | conversion | churn | all")],
     seed: Annotated[int, typer.Option(help="random seed: same seed, same model")] = 0,
     max_rows: Annotated[int, typer.Option(help="cap on customer snapshot rows")] = 150_000,
+    orders: Annotated[
+        Path | None,
+        typer.Option(
+            help="churn only: a CSV of orders (customer_id,date,amount), no feature store needed"
+        ),
+    ] = None,
 ) -> None:
     """Train, evaluate against baselines (and the oracle), log to MLflow, run the gate."""
     from training.train import MODELS, train
 
     settings = get_settings()
+    if orders is not None:
+        if model != "churn":
+            raise typer.BadParameter("--orders trains the churn model only")
+        import pandas as pd
+
+        from training.churn_orders import fit_churn_from_orders
+
+        typer.echo(str(fit_churn_from_orders(pd.read_csv(orders), random_state=seed)))
+        return
     names = MODELS if model == "all" else (model,)
     for name in names:
         if name not in MODELS:

@@ -162,7 +162,7 @@ def train(
     X, y = frame[cols], frame["label"].to_numpy()
     est = ScoreModel(random_state=seed).fit(X[tr], y[tr], eval_set=(X[va], y[va]))
     p_model = est.predict_proba(X[ho])[:, 1]
-    est.set_grade_thresholds(p_model)
+    est.set_grade_thresholds(X[ho])  # ranks by the raw booster, so grade shares hold
     base = logistic_baseline(X).fit(as_text(X[tr]), y[tr])
     p_base = base.predict_proba(as_text(X[ho]))[:, 1]
     metrics = {
