@@ -38,21 +38,29 @@ class CustomerIndex:
             return None
         if external_id in self.rejected_in_file:
             row = self.rejected_in_file[external_id]
-            return (f"customer_id '{external_id}' is on row {row} of {self.file_label}, "
-                    "which was rejected")
+            return (
+                f"customer_id '{external_id}' is on row {row} of {self.file_label}, "
+                "which was rejected"
+            )
         if self.file_label:
-            return (f"customer_id '{external_id}' is not a known customer "
-                    f"(not in the database, nor in {self.file_label})")
-        return (f"customer_id '{external_id}' is not in the database "
-                "(import the customer first, or add a customers file)")
+            return (
+                f"customer_id '{external_id}' is not a known customer "
+                f"(not in the database, nor in {self.file_label})"
+            )
+        return (
+            f"customer_id '{external_id}' is not in the database "
+            "(import the customer first, or add a customers file)"
+        )
 
 
 def check_sheets(session: Session, sheets: dict[str, Sheet]) -> CustomerIndex:
     """Run every cross-row check; returns where each customer_id points, for the writer."""
     usable = {kind: s for kind, s in sheets.items() if not s.problems}
     mentioned = {c for s in usable.values() for c in s.values["customer_id"] if c is not None}
-    index = CustomerIndex(in_db=lookups.customer_ids(session, mentioned),
-                          unknowable="customers" in sheets and "customers" not in usable)
+    index = CustomerIndex(
+        in_db=lookups.customer_ids(session, mentioned),
+        unknowable="customers" in sheets and "customers" not in usable,
+    )
     if (customers := usable.get("customers")) is not None:
         _check_customers(customers, index)
     if "orders" in usable:
@@ -65,7 +73,9 @@ def check_sheets(session: Session, sheets: dict[str, Sheet]) -> CustomerIndex:
 
 
 def _first_wins(
-    sheet: Sheet, keys: Sequence[Hashable | None], column: str | None,
+    sheet: Sheet,
+    keys: Sequence[Hashable | None],
+    column: str | None,
     message: Callable[[Hashable, int], str],
 ) -> None:
     """Reject every row whose key an earlier row already has; message(key, first row number)."""
@@ -87,12 +97,20 @@ def _check_references(sheet: Sheet, index: CustomerIndex) -> None:
 
 def _check_customers(sheet: Sheet, index: CustomerIndex) -> None:
     ids = sheet.values["customer_id"]
-    _first_wins(sheet, ids, "customer_id",
-                lambda key, row: f"customer_id '{key}' is also on row {row} (a duplicate)")
+    _first_wins(
+        sheet,
+        ids,
+        "customer_id",
+        lambda key, row: f"customer_id '{key}' is also on row {row} (a duplicate)",
+    )
     for i, external_id in enumerate(ids):
         if external_id in index.in_db:
-            sheet.reject(i, "customer_id", f"customer_id '{external_id}' is already in the "
-                                           "database (import adds customers, never updates)")
+            sheet.reject(
+                i,
+                "customer_id",
+                f"customer_id '{external_id}' is already in the "
+                "database (import adds customers, never updates)",
+            )
     index.file_label = sheet.label
     for i, external_id in enumerate(ids):
         if external_id is None:
@@ -107,8 +125,12 @@ def _check_customers(sheet: Sheet, index: CustomerIndex) -> None:
 
 def _check_orders(session: Session, sheet: Sheet, index: CustomerIndex) -> None:
     ids = sheet.values["order_id"]
-    _first_wins(sheet, ids, "order_id",
-                lambda key, row: f"order_id '{key}' is also on row {row} (a duplicate)")
+    _first_wins(
+        sheet,
+        ids,
+        "order_id",
+        lambda key, row: f"order_id '{key}' is also on row {row} (a duplicate)",
+    )
     existing = lookups.order_ids(session, [o for o in ids if o is not None])
     for i, order_id in enumerate(ids):
         if order_id in existing:
@@ -132,12 +154,25 @@ def _check_events(session: Session, sheet: Sheet, index: CustomerIndex) -> None:
         at, type_ = v["occurred_at"][i], v["type"][i]
         if customer is None or not sheet.is_valid(i):  # a bad cell would compare as empty
             return None
-        return (customer, at, type_.value, v["page"][i], v["channel"][i], v["campaign_id"][i],
-                lookups.properties_key(v["properties"][i]))
+        return (
+            customer,
+            at,
+            type_.value,
+            v["page"][i],
+            v["channel"][i],
+            v["campaign_id"][i],
+            lookups.properties_key(v["properties"][i]),
+        )
 
-    _first_wins(sheet, [key(i, c) for i, c in enumerate(v["customer_id"])], None,
-                lambda _, row: f"duplicate event: row {row} has the same customer_id, "
-                               "occurred_at, type, page, channel, campaign_id and properties")
+    _first_wins(
+        sheet,
+        [key(i, c) for i, c in enumerate(v["customer_id"])],
+        None,
+        lambda _, row: (
+            f"duplicate event: row {row} has the same customer_id, "
+            "occurred_at, type, page, channel, campaign_id and properties"
+        ),
+    )
     in_db = [key(i, _db_customer(index, c)) for i, c in enumerate(v["customer_id"])]
     present = [k for k in in_db if k is not None]
     if present:
@@ -145,8 +180,12 @@ def _check_events(session: Session, sheet: Sheet, index: CustomerIndex) -> None:
         existing = lookups.event_keys(session, [k[0] for k in present], min(times), max(times))
         for i, k in enumerate(in_db):
             if k in existing:
-                sheet.reject(i, None, "this event is already in the database (same customer, "
-                                      "time, type, page, channel, campaign and properties)")
+                sheet.reject(
+                    i,
+                    None,
+                    "this event is already in the database (same customer, "
+                    "time, type, page, channel, campaign and properties)",
+                )
 
 
 def _check_leads(session: Session, sheet: Sheet, index: CustomerIndex) -> None:
@@ -175,9 +214,12 @@ def _check_leads(session: Session, sheet: Sheet, index: CustomerIndex) -> None:
             return None
         return (customer, source.value, at)
 
-    _first_wins(sheet, [key(i, c) for i, c in enumerate(v["customer_id"])], None,
-                lambda _, row: f"duplicate lead: row {row} has the same customer_id, source "
-                               "and created_at")
+    _first_wins(
+        sheet,
+        [key(i, c) for i, c in enumerate(v["customer_id"])],
+        None,
+        lambda _, row: f"duplicate lead: row {row} has the same customer_id, source and created_at",
+    )
     in_db = [key(i, _db_customer(index, c)) for i, c in enumerate(v["customer_id"])]
     present = [k for k in in_db if k is not None]
     if present:
@@ -185,5 +227,8 @@ def _check_leads(session: Session, sheet: Sheet, index: CustomerIndex) -> None:
         existing = lookups.lead_keys(session, [k[0] for k in present], min(times), max(times))
         for i, k in enumerate(in_db):
             if k in existing:
-                sheet.reject(i, None, "this lead is already in the database (same customer, "
-                                      "source and created_at)")
+                sheet.reject(
+                    i,
+                    None,
+                    "this lead is already in the database (same customer, source and created_at)",
+                )

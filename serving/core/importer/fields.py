@@ -65,8 +65,12 @@ class Text:
 
     def parse(self, name: str, cells: pd.Series) -> Parsed:
         errors = _no_errors(cells)
-        _set(errors, cells.str.len() > self.max_length, cells,
-             lambda c: f"{name} is longer than {self.max_length} characters ({len(c)})")
+        _set(
+            errors,
+            cells.str.len() > self.max_length,
+            cells,
+            lambda c: f"{name} is longer than {self.max_length} characters ({len(c)})",
+        )
         return cells.astype(object), errors
 
 
@@ -79,8 +83,12 @@ class Email:
 
     def parse(self, name: str, cells: pd.Series) -> Parsed:
         values, errors = Text(self.max_length).parse(name, cells)
-        _set(errors, cells.notna() & ~cells.str.match(EMAIL).eq(True), cells,
-             lambda c: f"{name} {quoted(c)} is not an e-mail address")
+        _set(
+            errors,
+            cells.notna() & ~cells.str.match(EMAIL).eq(True),
+            cells,
+            lambda c: f"{name} {quoted(c)} is not an e-mail address",
+        )
         return values, errors
 
 
@@ -94,12 +102,24 @@ class Integer:
         numbers = pd.to_numeric(cells, errors="coerce")
         present = cells.notna()
         errors = _no_errors(cells)
-        _set(errors, present & (~np.isfinite(numbers) | (numbers % 1 != 0)), cells,
-             lambda c: f"{name} {quoted(c)} is not a whole number")
-        _set(errors, present & (numbers < self.minimum), cells,
-             lambda c: f"{name} must be {self.minimum} or more (got {c})")
-        _set(errors, present & (numbers > self.maximum), cells,
-             lambda c: f"{name} {quoted(c)} is too large")
+        _set(
+            errors,
+            present & (~np.isfinite(numbers) | (numbers % 1 != 0)),
+            cells,
+            lambda c: f"{name} {quoted(c)} is not a whole number",
+        )
+        _set(
+            errors,
+            present & (numbers < self.minimum),
+            cells,
+            lambda c: f"{name} must be {self.minimum} or more (got {c})",
+        )
+        _set(
+            errors,
+            present & (numbers > self.maximum),
+            cells,
+            lambda c: f"{name} {quoted(c)} is too large",
+        )
         ok = present & errors.isna()
         values = _no_errors(cells)
         values[ok] = [int(n) for n in numbers[ok]]
@@ -114,14 +134,24 @@ class Money:
         numbers = pd.to_numeric(cells, errors="coerce")
         present = cells.notna()
         errors = _no_errors(cells)
-        _set(errors, present & ~np.isfinite(numbers), cells, lambda c: (
-            f"{name} {quoted(c)} is not a number"
-            + (" (use a dot for decimals, e.g. 12.50)" if "," in c else "")
-        ))
-        _set(errors, present & (numbers < 0), cells,
-             lambda c: f"{name} must be 0 or more (got {c})")
-        _set(errors, present & (numbers > MAX_MONEY), cells,
-             lambda c: f"{name} {quoted(c)} is too large")
+        _set(
+            errors,
+            present & ~np.isfinite(numbers),
+            cells,
+            lambda c: (
+                f"{name} {quoted(c)} is not a number"
+                + (" (use a dot for decimals, e.g. 12.50)" if "," in c else "")
+            ),
+        )
+        _set(
+            errors, present & (numbers < 0), cells, lambda c: f"{name} must be 0 or more (got {c})"
+        )
+        _set(
+            errors,
+            present & (numbers > MAX_MONEY),
+            cells,
+            lambda c: f"{name} {quoted(c)} is too large",
+        )
         ok = present & errors.isna()
         values = _no_errors(cells)
         values[ok] = [round(float(n), 2) for n in numbers[ok]]
@@ -152,8 +182,12 @@ class Timestamp:
 
     def parse(self, name: str, cells: pd.Series) -> Parsed:
         values, errors = _by_unique(cells, _utc_datetime)
-        _set(errors, cells.notna() & values.isna(), cells,
-             lambda c: f"{name} {quoted(c)} is not a date/time ({DATETIME_HINT})")
+        _set(
+            errors,
+            cells.notna() & values.isna(),
+            cells,
+            lambda c: f"{name} {quoted(c)} is not a date/time ({DATETIME_HINT})",
+        )
         return values, errors
 
 
@@ -170,8 +204,12 @@ def _date(cell: str) -> date | None:
 class Date:
     def parse(self, name: str, cells: pd.Series) -> Parsed:
         values, errors = _by_unique(cells, _date)
-        _set(errors, cells.notna() & values.isna(), cells,
-             lambda c: f"{name} {quoted(c)} is not a date (use YYYY-MM-DD, e.g. 1990-12-31)")
+        _set(
+            errors,
+            cells.notna() & values.isna(),
+            cells,
+            lambda c: f"{name} {quoted(c)} is not a date (use YYYY-MM-DD, e.g. 1990-12-31)",
+        )
         return values, errors
 
 
@@ -183,8 +221,12 @@ class Boolean:
     def parse(self, name: str, cells: pd.Series) -> Parsed:
         values = cells.str.lower().map(BOOLEANS).astype(object)
         errors = _no_errors(cells)
-        _set(errors, cells.notna() & values.isna(), cells,
-             lambda c: f"{name} {quoted(c)} is not true/false (use true, false, yes, no, 1 or 0)")
+        _set(
+            errors,
+            cells.notna() & values.isna(),
+            cells,
+            lambda c: f"{name} {quoted(c)} is not true/false (use true, false, yes, no, 1 or 0)",
+        )
         return values.where(values.notna(), None), errors
 
 
@@ -199,10 +241,15 @@ class TimeZone:
     def parse(self, name: str, cells: pd.Series) -> Parsed:
         values = cells.str.lower().map(_time_zones()).astype(object)
         errors = _no_errors(cells)
-        _set(errors, cells.notna() & values.isna(), cells, lambda c: (
-            f"{name} {quoted(c)} is not an IANA time zone name "
-            "(e.g. Europe/Paris, America/New_York, UTC)"
-        ))
+        _set(
+            errors,
+            cells.notna() & values.isna(),
+            cells,
+            lambda c: (
+                f"{name} {quoted(c)} is not an IANA time zone name "
+                "(e.g. Europe/Paris, America/New_York, UTC)"
+            ),
+        )
         return values.where(values.notna(), None), errors
 
 
@@ -215,8 +262,12 @@ class Choice:
         values = cells.str.lower().map(members).astype(object)
         allowed = ", ".join(m.value for m in self.enum)
         errors = _no_errors(cells)
-        _set(errors, cells.notna() & values.isna(), cells,
-             lambda c: f"{name} {quoted(c)} is not one of: {allowed}")
+        _set(
+            errors,
+            cells.notna() & values.isna(),
+            cells,
+            lambda c: f"{name} {quoted(c)} is not one of: {allowed}",
+        )
         return values.where(values.notna(), None), errors
 
 

@@ -78,11 +78,13 @@ def users_by_email(session: Session, emails: Iterable[str]) -> dict[str, Owner]:
     found: dict[str, Owner] = {}
     for chunk in _chunks({e.lower() for e in emails}):
         rows = session.execute(
-            select(User.id, User.email, User.role, User.is_active)
-            .where(func.lower(User.email).in_(chunk))
+            select(User.id, User.email, User.role, User.is_active).where(
+                func.lower(User.email).in_(chunk)
+            )
         )
-        found.update({email.lower(): Owner(id_, email, role, active)
-                      for id_, email, role, active in rows})
+        found.update(
+            {email.lower(): Owner(id_, email, role, active) for id_, email, role, active in rows}
+        )
     return found
 
 
@@ -97,12 +99,20 @@ def event_keys(
     found: set[EventKey] = set()
     for chunk in _chunks(sorted(set(customer_ids))):
         rows = session.execute(
-            select(Event.customer_id, Event.occurred_at, Event.type, Event.page, Event.channel,
-                   Event.campaign_id, Event.properties)
-            .where(Event.customer_id.in_(chunk), Event.occurred_at.between(start, end))
+            select(
+                Event.customer_id,
+                Event.occurred_at,
+                Event.type,
+                Event.page,
+                Event.channel,
+                Event.campaign_id,
+                Event.properties,
+            ).where(Event.customer_id.in_(chunk), Event.occurred_at.between(start, end))
         )
-        found.update((c, at, t.value, page, channel, campaign, properties_key(props))
-                     for c, at, t, page, channel, campaign, props in rows)
+        found.update(
+            (c, at, t.value, page, channel, campaign, properties_key(props))
+            for c, at, t, page, channel, campaign, props in rows
+        )
     return found
 
 
@@ -112,8 +122,9 @@ def lead_keys(
     found: set[LeadKey] = set()
     for chunk in _chunks(sorted(set(customer_ids))):
         rows = session.execute(
-            select(Lead.customer_id, Lead.source, Lead.created_at)
-            .where(Lead.customer_id.in_(chunk), Lead.created_at.between(start, end))
+            select(Lead.customer_id, Lead.source, Lead.created_at).where(
+                Lead.customer_id.in_(chunk), Lead.created_at.between(start, end)
+            )
         )
         found.update((c, source.value, at) for c, source, at in rows)
     return found

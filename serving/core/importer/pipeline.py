@@ -90,5 +90,6 @@ def _import(
 def _progress(paths: Iterable[Path]) -> Progress:
     """Bars on stderr, shown only for large files; they vanish when done, the report stays."""
     total = sum(p.stat().st_size for p in paths if p.is_file())
-    return Progress(console=Console(stderr=True), transient=True,
-                    disable=total < PROGRESS_MIN_BYTES)
+    return Progress(
+        console=Console(stderr=True), transient=True, disable=total < PROGRESS_MIN_BYTES
+    )

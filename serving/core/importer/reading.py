@@ -94,11 +94,12 @@ def _read_csv(sheet: Sheet, progress: Progress) -> None:
                     if names is None:
                         return
                     continue
-                if len(cells) > len(names) and not any(cells[len(names):]):
+                if len(cells) > len(names) and not any(cells[len(names) :]):
                     cells = cells[: len(names)]  # trailing separators
                 if len(cells) != len(names):
-                    sheet.malformed.append(Rejection(sheet.label, first_line, None,
-                                                     _width_message(record, len(names))))
+                    sheet.malformed.append(
+                        Rejection(sheet.label, first_line, None, _width_message(record, len(names)))
+                    )
                     continue
                 sheet.row_numbers.append(first_line)
                 rows.append(cells)

@@ -118,8 +118,9 @@ class ImportReport:
             return f"Nothing was written: all {were}."
         if self.read == 0:
             return "Nothing to write: the files have no rows."
-        done = ", ".join(f"{f.written} {f.kind[:-1] if f.written == 1 else f.kind}"
-                         for f in self.files)
+        done = ", ".join(
+            f"{f.written} {f.kind[:-1] if f.written == 1 else f.kind}" for f in self.files
+        )
         if rejected:
             return f"Imported {done}; skipped {_plural(rejected, 'rejected row')} (--skip-invalid)."
         return f"Imported {done}."
@@ -130,4 +131,3 @@ class ImportReport:
 
 def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-

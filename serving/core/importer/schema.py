@@ -50,55 +50,67 @@ class Schema:
 
 
 # customers.csv: one row per customer; customer_id is your id, stored as customers.external_id.
-customers_schema = Schema("customers", (
-    Column("customer_id", Text(64), required=True),
-    Column("email", Email()),
-    Column("name", Text(200)),
-    Column("company", Text(200)),
-    Column("company_size", Integer(minimum=0)),
-    Column("region", Text(64)),
-    Column("industry", Text(64)),
-    Column("segment", Text(64)),
-    Column("timezone", TimeZone(), default="UTC"),
-    Column("birthday", Date()),
-    Column("consent_email", Boolean(), default=False),
-    Column("consent_sms", Boolean(), default=False),
-    Column("consent_push", Boolean(), default=False),
-    Column("tags", Tags(), default=list),
-    Column("created_at", Timestamp(), default=utcnow),
-))
+customers_schema = Schema(
+    "customers",
+    (
+        Column("customer_id", Text(64), required=True),
+        Column("email", Email()),
+        Column("name", Text(200)),
+        Column("company", Text(200)),
+        Column("company_size", Integer(minimum=0)),
+        Column("region", Text(64)),
+        Column("industry", Text(64)),
+        Column("segment", Text(64)),
+        Column("timezone", TimeZone(), default="UTC"),
+        Column("birthday", Date()),
+        Column("consent_email", Boolean(), default=False),
+        Column("consent_sms", Boolean(), default=False),
+        Column("consent_push", Boolean(), default=False),
+        Column("tags", Tags(), default=list),
+        Column("created_at", Timestamp(), default=utcnow),
+    ),
+)
 
 # orders.csv: order_id is your id (orders.external_id); customer_id is your customer id.
-orders_schema = Schema("orders", (
-    Column("order_id", Text(64), required=True),
-    Column("customer_id", Text(64), required=True),
-    Column("ordered_at", Timestamp(), required=True),
-    Column("amount", Money(), required=True),
-    Column("items", Integer(minimum=1), default=1),
-    Column("channel", Text(32)),
-    Column("coupon_code", Text(32)),
-))
+orders_schema = Schema(
+    "orders",
+    (
+        Column("order_id", Text(64), required=True),
+        Column("customer_id", Text(64), required=True),
+        Column("ordered_at", Timestamp(), required=True),
+        Column("amount", Money(), required=True),
+        Column("items", Integer(minimum=1), default=1),
+        Column("channel", Text(32)),
+        Column("coupon_code", Text(32)),
+    ),
+)
 
 # events.csv: behaviour events; campaign_id is a Lodestar campaign id.
-events_schema = Schema("events", (
-    Column("customer_id", Text(64), required=True),
-    Column("occurred_at", Timestamp(), required=True),
-    Column("type", Choice(EventType), required=True),
-    Column("page", Text(64)),
-    Column("channel", Text(32)),
-    Column("campaign_id", Integer(minimum=1)),
-    Column("properties", JsonObject()),
-))
+events_schema = Schema(
+    "events",
+    (
+        Column("customer_id", Text(64), required=True),
+        Column("occurred_at", Timestamp(), required=True),
+        Column("type", Choice(EventType), required=True),
+        Column("page", Text(64)),
+        Column("channel", Text(32)),
+        Column("campaign_id", Integer(minimum=1)),
+        Column("properties", JsonObject()),
+    ),
+)
 
 # leads.csv: without owner_email the assignment rules pick the owner.
-leads_schema = Schema("leads", (
-    Column("customer_id", Text(64), required=True),
-    Column("source", Choice(LeadSource), required=True),
-    Column("created_at", Timestamp(), default=utcnow),
-    Column("status", Choice(LeadStatus), default=LeadStatus.new),
-    Column("owner_email", Email()),
-    Column("notes", Text(2000)),
-))
+leads_schema = Schema(
+    "leads",
+    (
+        Column("customer_id", Text(64), required=True),
+        Column("source", Choice(LeadSource), required=True),
+        Column("created_at", Timestamp(), default=utcnow),
+        Column("status", Choice(LeadStatus), default=LeadStatus.new),
+        Column("owner_email", Email()),
+        Column("notes", Text(2000)),
+    ),
+)
 
 # Also the load order: the other files refer to customers.
 SCHEMAS = {s.kind: s for s in (customers_schema, orders_schema, events_schema, leads_schema)}

@@ -63,8 +63,12 @@ class Sheet:
             for column, message in found
         ]
         return FileReport(
-            kind=self.kind, path=self.path, read=len(self) + len(self.malformed),
-            written=self.written, rejections=rejections, problems=list(self.problems),
+            kind=self.kind,
+            path=self.path,
+            read=len(self) + len(self.malformed),
+            written=self.written,
+            rejections=rejections,
+            problems=list(self.problems),
             notes=list(self.notes),
         )
 

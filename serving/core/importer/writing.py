@@ -40,12 +40,16 @@ def write_sheets(
 
 def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), BATCH):
-        yield rows[start:start + BATCH]
+        yield rows[start : start + BATCH]
 
 
 def _customers(
-    session: Session, sheet: Sheet, rows: list[int], index: CustomerIndex,
-    progress: Progress, task: TaskID,
+    session: Session,
+    sheet: Sheet,
+    rows: list[int],
+    index: CustomerIndex,
+    progress: Progress,
+    task: TaskID,
 ) -> None:
     records = []
     for i in rows:
@@ -68,8 +72,12 @@ def _with_customer(sheet: Sheet, i: int, index: CustomerIndex) -> dict[str, Any]
 
 
 def _orders(
-    session: Session, sheet: Sheet, rows: list[int], index: CustomerIndex,
-    progress: Progress, task: TaskID,
+    session: Session,
+    sheet: Sheet,
+    rows: list[int],
+    index: CustomerIndex,
+    progress: Progress,
+    task: TaskID,
 ) -> None:
     records = []
     for i in rows:
@@ -82,8 +90,12 @@ def _orders(
 
 
 def _events(
-    session: Session, sheet: Sheet, rows: list[int], index: CustomerIndex,
-    progress: Progress, task: TaskID,
+    session: Session,
+    sheet: Sheet,
+    rows: list[int],
+    index: CustomerIndex,
+    progress: Progress,
+    task: TaskID,
 ) -> None:
     records = [_with_customer(sheet, i, index) for i in rows]
     for batch in _batches(records):
@@ -92,8 +104,12 @@ def _events(
 
 
 def _leads(
-    session: Session, sheet: Sheet, rows: list[int], index: CustomerIndex,
-    progress: Progress, task: TaskID,
+    session: Session,
+    sheet: Sheet,
+    rows: list[int],
+    index: CustomerIndex,
+    progress: Progress,
+    task: TaskID,
 ) -> None:
     """In file order, so the rules' "least loaded rep" counts the leads imported before."""
     pending: list[dict[str, Any]] = []
@@ -111,9 +127,10 @@ def _leads(
     needed = [r["customer_id"] for r in records if r["owner_id"] is None]
     customers: dict[int, Customer] = {}
     for start in range(0, len(needed), BATCH):
-        chunk = needed[start:start + BATCH]
-        customers.update((c.id, c) for c in session.scalars(
-            select(Customer).where(Customer.id.in_(chunk))))
+        chunk = needed[start : start + BATCH]
+        customers.update(
+            (c.id, c) for c in session.scalars(select(Customer).where(Customer.id.in_(chunk)))
+        )
     for record in records:
         record.pop("owner_email")
         if record["owner_id"] is None:
