@@ -29,20 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import percentiles, record  # noqa: E402
 from features.catalog import TABLES  # noqa: E402
+from models.features import CONVERSION  # noqa: E402
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 CUSTOMER_FEATURES = [
     f"{t.name}:{c.name}" for t in TABLES.values() if t.entity == "customer" for c in t.columns
-] + [
-    f"customer_recency:{n}"
-    for n in (
-        "tenure_days",
-        "days_since_last_activity",
-        "days_since_last_order",
-        "days_since_first_order",
-        "days_since_last_open",
-    )
-]
+] + [r for r in CONVERSION if r.startswith("customer_recency:")]
 
 
 def synthetic_tables(features_dir: Path, n: int, seed: int = 1) -> int:
