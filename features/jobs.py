@@ -1,12 +1,12 @@
 """The feature-store jobs behind `lodestar features apply | materialize`, with their summaries."""
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter
 
-import duckdb
-
 from features.catalog import TABLES
+from features.materialize import write_latest
 from features.repo.definitions import definitions
 from features.store import open_store, paths, render_yaml
 from serving.config import Settings
@@ -63,26 +63,6 @@ class MaterializeSummary:
         return "\n".join(lines)
 
 
-def entities_in_tables(settings: Settings, end: datetime, start: datetime | None) -> dict[str, int]:
-    """How many entities each table has rows for in the window: what materialize writes."""
-    fdir = paths(settings).features_dir
-    counts = {}
-    con = duckdb.connect()
-    for name, t in TABLES.items():
-        files = sorted((fdir / name).glob("*.parquet"))
-        if not files:
-            counts[name] = 0
-            continue
-        lo = start or EPOCH
-        counts[name] = con.execute(
-            f"SELECT count(DISTINCT {t.key}) FROM read_parquet(?) "
-            "WHERE event_timestamp > ? AND event_timestamp <= ?",
-            [[str(f) for f in files], lo, end],
-        ).fetchone()[0]
-    con.close()
-    return counts
-
-
 def materialize(
     settings: Settings, *, incremental: bool, end: datetime | None = None
 ) -> MaterializeSummary:
@@ -93,21 +73,29 @@ def materialize(
     # a table with no rows yet (say, no leads) has nothing to load, and DuckDB rejects its glob
     names = [n for n in TABLES if any((fdir / n).glob("*.parquet"))]
     t0 = perf_counter()
-    if incremental:
-        views = [v for v in store.list_feature_views() if v.name in names]
-        last = [v.most_recent_end_time for v in views if v.most_recent_end_time]
-        start = min(last) if last else None
-        store.materialize_incremental(end_date=end, feature_views=names)
-    else:
-        start = EPOCH
-        store.materialize(start_date=EPOCH, end_date=end, feature_views=names)
+    written: dict[str, int] = {}
+    starts = []
+    for view in store.list_feature_views():
+        if view.name not in names:
+            continue
+        begin = (view.most_recent_end_time if incremental else None) or EPOCH
+        starts.append(begin)
+        print(
+            f"materializing {view.name} ({begin:%Y-%m-%d} .. {end:%Y-%m-%d %H:%M})",
+            file=sys.stderr,
+            flush=True,
+        )
+        written[view.name] = write_latest(
+            store, view.name, sorted((fdir / view.name).glob("*.parquet")), begin, end
+        )
+    start = min(starts) if starts else EPOCH
     seconds = perf_counter() - t0
     online = (
         settings.online_store
         if settings.online_store != "sqlite"
         else str(paths(settings).feast_dir / "online.db")
     )
-    return MaterializeSummary(start, end, entities_in_tables(settings, end, start), seconds, online)
+    return MaterializeSummary(start, end, written, seconds, online)
 
 
 __all__ = ["ApplySummary", "MaterializeSummary", "apply_repo", "materialize"]
