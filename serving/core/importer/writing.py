@@ -84,9 +84,7 @@ def _orders(
         record = _with_customer(sheet, i, index)
         record["external_id"] = record.pop("order_id")
         records.append(record)
-    for batch in _batches(records):
-        session.execute(insert(ORDERS), batch)
-        progress.advance(task, len(batch))
+    _insert(session, ORDERS, records, progress, task)
 
 
 def _events(
@@ -97,9 +95,14 @@ def _events(
     progress: Progress,
     task: TaskID,
 ) -> None:
-    records = [_with_customer(sheet, i, index) for i in rows]
+    _insert(session, EVENTS, [_with_customer(sheet, i, index) for i in rows], progress, task)
+
+
+def _insert(
+    session: Session, table: Any, records: list[dict[str, Any]], progress: Progress, task: TaskID
+) -> None:
     for batch in _batches(records):
-        session.execute(insert(EVENTS), batch)
+        session.execute(insert(table), batch)
         progress.advance(task, len(batch))
 
 
