@@ -15,22 +15,30 @@ from serving.simulator.customers import Customers
 from serving.simulator.timebase import DAY, TzTable, Window
 from serving.simulator.world import PAGE_MIX, PAGES, TRAFFIC, TRAFFIC_P, activity_how_profile
 
-EVENT_TYPES = ("session_start", "page_view", "email_sent", "email_open", "email_click",
-               "form_submit")
+EVENT_TYPES = (
+    "session_start",
+    "page_view",
+    "email_sent",
+    "email_open",
+    "email_click",
+    "form_submit",
+)
 SESSION_START, PAGE_VIEW, EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK, FORM_SUBMIT = range(6)
 CHANNELS = (*TRAFFIC, "email")
 CH_EMAIL = len(TRAFFIC)
 NONE = -1
 
-EVENT_LOG_SCHEMA = pa.schema([
-    ("customer_id", pa.int64()),
-    ("occurred_at", pa.timestamp("us", tz="UTC")),
-    ("type", pa.string()),
-    ("page", pa.string()),
-    ("channel", pa.string()),
-    ("campaign_id", pa.int64()),
-    ("session_id", pa.int64()),
-])
+EVENT_LOG_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.int64()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("type", pa.string()),
+        ("page", pa.string()),
+        ("channel", pa.string()),
+        ("campaign_id", pa.int64()),
+        ("session_id", pa.int64()),
+    ]
+)
 
 _BROWSE_RATE = 0.05  # sessions per day at engagement 1
 _DEAD_ACTIVITY = 0.03  # share of that rate left once a customer has churned
@@ -50,9 +58,16 @@ class EventBuffer:
     session: list[np.ndarray] = field(default_factory=list)
     n_sessions: int = 0
 
-    def add(self, cust: np.ndarray, t: np.ndarray, type_: int | np.ndarray,
-            page: int | np.ndarray = NONE, channel: int | np.ndarray = NONE,
-            campaign: int | np.ndarray = 0, session: int | np.ndarray = 0) -> None:
+    def add(
+        self,
+        cust: np.ndarray,
+        t: np.ndarray,
+        type_: int | np.ndarray,
+        page: int | np.ndarray = NONE,
+        channel: int | np.ndarray = NONE,
+        campaign: int | np.ndarray = 0,
+        session: int | np.ndarray = 0,
+    ) -> None:
         n = len(cust)
         if n == 0:
             return
@@ -72,8 +87,11 @@ class EventBuffer:
         """(customer id, time, page code) of every page view so far."""
         types = np.concatenate(self.type)
         m = types == PAGE_VIEW
-        return (np.concatenate(self.cust)[m], np.concatenate(self.t)[m],
-                np.concatenate(self.page)[m])
+        return (
+            np.concatenate(self.cust)[m],
+            np.concatenate(self.t)[m],
+            np.concatenate(self.page)[m],
+        )
 
     def to_table(self, window: Window, session_base: int) -> pa.Table:
         """Events inside the window, in time order, as an Arrow table of the event log schema."""
@@ -82,19 +100,24 @@ class EventBuffer:
         cust = np.concatenate(self.cust)[keep]
         t = t[keep]
         order = np.lexsort((cust, t))  # stable: ties keep their generation order
-        cols = {k: np.concatenate(getattr(self, k))[keep][order]
-                for k in ("type", "page", "channel", "campaign", "session")}
+        cols = {
+            k: np.concatenate(getattr(self, k))[keep][order]
+            for k in ("type", "page", "channel", "campaign", "session")
+        }
         session = cols["session"]
         campaign = cols["campaign"]
-        return pa.table([
-            pa.array(cust[order], pa.int64()),
-            pa.array(window.to_us(t[order]), pa.timestamp("us", tz="UTC")),
-            _strings(cols["type"], EVENT_TYPES),
-            _strings(cols["page"], PAGES),
-            _strings(cols["channel"], CHANNELS),
-            pa.array(campaign, pa.int64(), mask=campaign == 0),
-            pa.array(session + session_base, pa.int64(), mask=session == 0),
-        ], schema=EVENT_LOG_SCHEMA)
+        return pa.table(
+            [
+                pa.array(cust[order], pa.int64()),
+                pa.array(window.to_us(t[order]), pa.timestamp("us", tz="UTC")),
+                _strings(cols["type"], EVENT_TYPES),
+                _strings(cols["page"], PAGES),
+                _strings(cols["channel"], CHANNELS),
+                pa.array(campaign, pa.int64(), mask=campaign == 0),
+                pa.array(session + session_base, pa.int64(), mask=session == 0),
+            ],
+            schema=EVENT_LOG_SCHEMA,
+        )
 
 
 def _strings(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
@@ -102,10 +125,18 @@ def _strings(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
     return pa.DictionaryArray.from_arrays(idx, pa.array(names)).cast(pa.string())
 
 
-def add_sessions(buf: EventBuffer, rng: np.random.Generator, cust: np.ndarray, start: np.ndarray,
-                 mix: str, *, mean_pages: float | np.ndarray = 1.6,
-                 channel: int | np.ndarray | None = None, campaign: int | np.ndarray = 0,
-                 last_page: int | None = None) -> np.ndarray:
+def add_sessions(
+    buf: EventBuffer,
+    rng: np.random.Generator,
+    cust: np.ndarray,
+    start: np.ndarray,
+    mix: str,
+    *,
+    mean_pages: float | np.ndarray = 1.6,
+    channel: int | np.ndarray | None = None,
+    campaign: int | np.ndarray = 0,
+    last_page: int | None = None,
+) -> np.ndarray:
     """Sessions starting at `start`: a session_start then page views drawn from a page mix.
 
     Returns the time each session ends (its last page view), for callers that hang an event
@@ -136,8 +167,9 @@ def add_sessions(buf: EventBuffer, rng: np.random.Generator, cust: np.ndarray, s
     return t[np.cumsum(k) - 1]
 
 
-def _place_visits(rng: np.random.Generator, c: Customers, idx: np.ndarray, t_ref: np.ndarray,
-                  tzt: TzTable) -> np.ndarray:
+def _place_visits(
+    rng: np.random.Generator, c: Customers, idx: np.ndarray, t_ref: np.ndarray, tzt: TzTable
+) -> np.ndarray:
     """Move visits to a local hour-of-week: usually the segment rhythm, sometimes their own."""
     how = np.empty(len(idx))
     business = c.business[idx]
@@ -150,8 +182,9 @@ def _place_visits(rng: np.random.Generator, c: Customers, idx: np.ndarray, t_ref
     return tzt.place_in_week(t_ref, c.tz[idx], how)
 
 
-def background_sessions(buf: EventBuffer, rng: np.random.Generator, c: Customers,
-                        window: Window, tzt: TzTable) -> None:
+def background_sessions(
+    buf: EventBuffer, rng: np.random.Generator, c: Customers, window: Window, tzt: TzTable
+) -> None:
     """Browsing driven by engagement; a trickle keeps on after a customer churns."""
     rate = _BROWSE_RATE * c.engagement * np.where(c.business, 1.3, 1.0) / DAY
     lo = np.clip(c.created, 0.0, window.length)
@@ -165,5 +198,6 @@ def background_sessions(buf: EventBuffer, rng: np.random.Generator, c: Customers
         t = np.where((t >= a[idx]) & (t < b[idx]), t, t_ref)
         for flag, mix in ((False, "browse_b2c"), (True, "browse_b2b")):
             m = c.business[idx] == flag
-            add_sessions(buf, rng, c.ids[idx[m]], t[m], mix,
-                         mean_pages=1.6 * c.engagement[idx[m]] ** 0.3)
+            add_sessions(
+                buf, rng, c.ids[idx[m]], t[m], mix, mean_pages=1.6 * c.engagement[idx[m]] ** 0.3
+            )

@@ -141,8 +141,9 @@ def build_calendar(window: Window, n_customers: int, ids: Ids) -> Calendar:
     first_offer = ids.take("offers", len(OFFERS))
     offer_ids = tuple(range(first_offer, first_offer + len(OFFERS)))
 
-    plans: list[tuple[float, str, object]] = [(t, "newsletter", None)
-                                              for t in _newsletter_weeks(window)]
+    plans: list[tuple[float, str, object]] = [
+        (t, "newsletter", None) for t in _newsletter_weeks(window)
+    ]
     plans += [(t, "promo", PROMOS[k % len(PROMOS)]) for k, t in enumerate(_promo_sends(window))]
     plans.sort(key=lambda p: (p[0], p[1]))
 
@@ -153,20 +154,44 @@ def build_calendar(window: Window, n_customers: int, ids: Ids) -> Calendar:
         if kind == "newsletter":
             arm = ArmPlan(ids.take("campaign_arms", 1), "newsletter", 1.0, False, None)
             ends = t + 7 * DAY
-            campaigns.append(CampaignPlan(
-                cid, f"Weekly newsletter {day}", kind, t, ends, _status(t, ends, window), 0.0,
-                (arm,), None, (), None, t - 3 * DAY))
+            campaigns.append(
+                CampaignPlan(
+                    cid,
+                    f"Weekly newsletter {day}",
+                    kind,
+                    t,
+                    ends,
+                    _status(t, ends, window),
+                    0.0,
+                    (arm,),
+                    None,
+                    (),
+                    None,
+                    t - 3 * DAY,
+                )
+            )
             continue
         assert isinstance(template, type(PROMOS[0]))
         arms = tuple(
-            ArmPlan(ids.take("campaign_arms", 1), name, weight, offer is None,
-                    None if offer is None else OFFER_INDEX[offer])
+            ArmPlan(
+                ids.take("campaign_arms", 1),
+                name,
+                weight,
+                offer is None,
+                None if offer is None else OFFER_INDEX[offer],
+            )
             for name, weight, offer in template.arms
         )
         ends = t + PROMO_WINDOW_DAYS * DAY
-        audience = n_customers * CONSENT_P[0] * (
-            SEGMENT_P.sum() if template.segments is None else SEGMENT_P[list(template.segments)]
-            .sum())
+        audience = (
+            n_customers
+            * CONSENT_P[0]
+            * (
+                SEGMENT_P.sum()
+                if template.segments is None
+                else SEGMENT_P[list(template.segments)].sum()
+            )
+        )
         total_weight = sum(a.weight for a in arms)
         coupons = []
         for arm in arms:
@@ -177,11 +202,25 @@ def build_calendar(window: Window, n_customers: int, ids: Ids) -> Calendar:
                 treated = audience * (1 - template.holdout) * arm.weight / total_weight
                 limit = max(1, int(template.total_limit_share * treated))
             name = f"{template.name} {day}: {OFFERS[arm.offer].name}"
-            coupons.append(CouponPlan(ids.take("coupon_definitions", 1), name, arm.offer, cid,
-                                      arm.id, t, ends, limit))
-        campaigns.append(CampaignPlan(
-            cid, f"{template.name} {day}", kind, t, ends, _status(t, ends, window),
-            template.holdout, arms, template.segments, tuple(coupons),
-            float(max(1_000, round(n_customers * 10, -3))), t - 7 * DAY))
+            coupons.append(
+                CouponPlan(
+                    ids.take("coupon_definitions", 1), name, arm.offer, cid, arm.id, t, ends, limit
+                )
+            )
+        campaigns.append(
+            CampaignPlan(
+                cid,
+                f"{template.name} {day}",
+                kind,
+                t,
+                ends,
+                _status(t, ends, window),
+                template.holdout,
+                arms,
+                template.segments,
+                tuple(coupons),
+                float(max(1_000, round(n_customers * 10, -3))),
+                t - 7 * DAY,
+            )
+        )
     return Calendar(user_ids, offer_ids, tuple(campaigns))
-

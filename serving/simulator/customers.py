@@ -28,19 +28,106 @@ from serving.simulator.world import (
     preferred_how_prior,
 )
 
-_FIRST = ("Ada", "Ben", "Carla", "Dev", "Elif", "Femi", "Gus", "Hiro", "Ines", "Jon", "Kira",
-          "Luis", "Mia", "Nils", "Oona", "Pablo", "Qi", "Rosa", "Sven", "Tara", "Uma", "Vic",
-          "Wen", "Xavi", "Yara", "Zane", "Ali", "Bea", "Cy", "Dora")
-_LAST = ("Silva", "Smith", "Kowalski", "Nguyen", "Okafor", "Schmidt", "Tanaka", "Rossi",
-         "Dubois", "Garcia", "Khan", "Larsen", "Moreau", "Novak", "Park", "Quinn", "Reyes",
-         "Sato", "Tran", "Weber", "Yilmaz", "Zhang", "Brown", "Costa", "Ivanova", "Jensen")
-_CO_A = ("North", "Blue", "Iron", "Bright", "Silver", "Green", "Red", "Swift", "Clear", "True",
-         "Open", "Prime", "Atlas", "Nova", "Summit", "Harbor", "Pioneer", "Vertex", "Lumen",
-         "Cedar")
-_CO_B = ("wind", "stone", "field", "bridge", "path", "wave", "peak", "forge", "line", "point",
-         "gate", "works", "leaf", "spark", "grid")
-_CO_KIND = ("Labs", "Systems", "Group", "Partners", "Industries", "Health", "Retail",
-            "Analytics")
+_FIRST = (
+    "Ada",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Elif",
+    "Femi",
+    "Gus",
+    "Hiro",
+    "Ines",
+    "Jon",
+    "Kira",
+    "Luis",
+    "Mia",
+    "Nils",
+    "Oona",
+    "Pablo",
+    "Qi",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Uma",
+    "Vic",
+    "Wen",
+    "Xavi",
+    "Yara",
+    "Zane",
+    "Ali",
+    "Bea",
+    "Cy",
+    "Dora",
+)
+_LAST = (
+    "Silva",
+    "Smith",
+    "Kowalski",
+    "Nguyen",
+    "Okafor",
+    "Schmidt",
+    "Tanaka",
+    "Rossi",
+    "Dubois",
+    "Garcia",
+    "Khan",
+    "Larsen",
+    "Moreau",
+    "Novak",
+    "Park",
+    "Quinn",
+    "Reyes",
+    "Sato",
+    "Tran",
+    "Weber",
+    "Yilmaz",
+    "Zhang",
+    "Brown",
+    "Costa",
+    "Ivanova",
+    "Jensen",
+)
+_CO_A = (
+    "North",
+    "Blue",
+    "Iron",
+    "Bright",
+    "Silver",
+    "Green",
+    "Red",
+    "Swift",
+    "Clear",
+    "True",
+    "Open",
+    "Prime",
+    "Atlas",
+    "Nova",
+    "Summit",
+    "Harbor",
+    "Pioneer",
+    "Vertex",
+    "Lumen",
+    "Cedar",
+)
+_CO_B = (
+    "wind",
+    "stone",
+    "field",
+    "bridge",
+    "path",
+    "wave",
+    "peak",
+    "forge",
+    "line",
+    "point",
+    "gate",
+    "works",
+    "leaf",
+    "spark",
+    "grid",
+)
+_CO_KIND = ("Labs", "Systems", "Group", "Partners", "Industries", "Health", "Retail", "Analytics")
 _TENURE_DAYS = 730
 
 
@@ -101,18 +188,20 @@ def _tags(rng: np.random.Generator, c: "Customers") -> list[list[str]]:
     n = len(c)
     b = c.business
     lam90 = c.purchase_rate * 90
-    p = np.column_stack([
-        c.subscribed.astype(float),
-        0.04 + 0.55 * c.price_sensitivity**2,
-        0.6 / (1 + np.exp(-(lam90 - 3.0))),
-        np.full(n, 0.05),
-        np.where(b, 0.10 * np.minimum(c.engagement, 2.5), 0.0),
-        np.where(b, 0.04, 0.0),
-        np.full(n, 0.08),
-        np.where(b, 0.0, 0.06),
-        np.where(b, 0.10, 0.0),
-        np.where(b, 0.0, 0.12 * np.minimum(c.engagement, 2.5)),
-    ])
+    p = np.column_stack(
+        [
+            c.subscribed.astype(float),
+            0.04 + 0.55 * c.price_sensitivity**2,
+            0.6 / (1 + np.exp(-(lam90 - 3.0))),
+            np.full(n, 0.05),
+            np.where(b, 0.10 * np.minimum(c.engagement, 2.5), 0.0),
+            np.where(b, 0.04, 0.0),
+            np.full(n, 0.08),
+            np.where(b, 0.0, 0.06),
+            np.where(b, 0.10, 0.0),
+            np.where(b, 0.0, 0.12 * np.minimum(c.engagement, 2.5)),
+        ]
+    )
     has = rng.random(p.shape) < p
     rows, cols = np.nonzero(has)
     out: list[list[str]] = [[] for _ in range(n)]
@@ -121,8 +210,9 @@ def _tags(rng: np.random.Generator, c: "Customers") -> list[list[str]]:
     return out
 
 
-def generate_customers(rng: np.random.Generator, first_id: int, n: int, window: Window
-                       ) -> Customers:
+def generate_customers(
+    rng: np.random.Generator, first_id: int, n: int, window: Window
+) -> Customers:
     ids = np.arange(first_id, first_id + n, dtype=np.int64)
     region = rng.choice(len(REGIONS), size=n, p=REGION_P)
     tz = _zones(rng, region)
@@ -150,8 +240,9 @@ def generate_customers(rng: np.random.Generator, first_id: int, n: int, window: 
     for flag in (False, True):
         m = business == flag
         pref[m] = rng.choice(168, size=int(m.sum()), p=preferred_how_prior(flag))
-    base_open = np.clip(rng.beta(2.0, 14.0, n) * (0.5 + 0.5 * np.minimum(engagement, 3.0)),
-                        0.005, 0.3)
+    base_open = np.clip(
+        rng.beta(2.0, 14.0, n) * (0.5 + 0.5 * np.minimum(engagement, 3.0)), 0.005, 0.3
+    )
     click_rate = rng.beta(2.0, 10.0, n)
     ps = np.empty(n)
     for seg, (a, b) in enumerate(PRICE_SENSITIVITY):
@@ -178,13 +269,29 @@ def generate_customers(rng: np.random.Generator, first_id: int, n: int, window: 
             emails.append(f"{f}.{la}.{cid}@mail.example".lower())
 
     c = Customers(
-        ids=ids, region=region, tz=tz, segment=segment, industry=industry, company_size=size,
-        consent=consent, created=created, birthday=birthday, tags=[], name=names, email=emails,
-        company=companies, engagement=engagement, purchase_rate=purchase_rate,
-        churn_hazard=churn_hazard, death=death, preferred_how_local=pref,
-        base_open_rate=base_open, click_rate=click_rate, price_sensitivity=ps,
-        responsiveness=responsiveness, subscribed=subscribed,
+        ids=ids,
+        region=region,
+        tz=tz,
+        segment=segment,
+        industry=industry,
+        company_size=size,
+        consent=consent,
+        created=created,
+        birthday=birthday,
+        tags=[],
+        name=names,
+        email=emails,
+        company=companies,
+        engagement=engagement,
+        purchase_rate=purchase_rate,
+        churn_hazard=churn_hazard,
+        death=death,
+        preferred_how_local=pref,
+        base_open_rate=base_open,
+        click_rate=click_rate,
+        price_sensitivity=ps,
+        responsiveness=responsiveness,
+        subscribed=subscribed,
     )
     c.tags = _tags(rng, c)
     return c
-

@@ -47,8 +47,10 @@ SCHEMA: dict[str, dict[str, tuple[pa.DataType, str]]] = {
         "churn_hazard": (pa.float64(), "churn hazard per day (exponential lifetime)"),
         "death_at": (_TS, "when the customer churns (may be before or after the window)"),
         "price_sensitivity": (pa.float64(), "0..1; scales discount effects"),
-        **{f"responsiveness_{o.key}": (pa.float64(), f"multiplier of the '{o.name}' effect")
-           for o in OFFERS},
+        **{
+            f"responsiveness_{o.key}": (pa.float64(), f"multiplier of the '{o.name}' effect")
+            for o in OFFERS
+        },
     },
     "leads": {
         "lead_id": (pa.int64(), "leads.id"),
@@ -80,8 +82,18 @@ SCHEMA: dict[str, dict[str, tuple[pa.DataType, str]]] = {
     },
 }
 # Columns that are keys shared with the DB; every other column is hidden from models.
-KEY_COLUMNS = frozenset({"customer_id", "lead_id", "campaign_id", "arm_id", "offer_id",
-                         "created_at", "is_holdout", "as_of"})
+KEY_COLUMNS = frozenset(
+    {
+        "customer_id",
+        "lead_id",
+        "campaign_id",
+        "arm_id",
+        "offer_id",
+        "created_at",
+        "is_holdout",
+        "as_of",
+    }
+)
 
 
 def schema(name: str) -> pa.Schema:
@@ -111,29 +123,38 @@ def customers_table(c: Customers, window: Window, tzt: TzTable) -> pa.Table:
 
 def leads_table(c: Customers, leads: Leads, lead_ids: np.ndarray, window: Window) -> pa.Table:
     lc = leads.cols
-    return pa.table({
-        "lead_id": lead_ids, "customer_id": c.ids[lc["cust"]],
-        "created_at": window.to_us(lc["created"]), "intent": lc["intent"],
-        "noise": lc["noise"], "p_convert_30d": lc["p_convert"],
-        "converted_30d": lc["converted_30d"],
-    }, schema=schema("leads"))
+    return pa.table(
+        {
+            "lead_id": lead_ids,
+            "customer_id": c.ids[lc["cust"]],
+            "created_at": window.to_us(lc["created"]),
+            "intent": lc["intent"],
+            "noise": lc["noise"],
+            "p_convert_30d": lc["p_convert"],
+            "converted_30d": lc["converted_30d"],
+        },
+        schema=schema("leads"),
+    )
 
 
 def effects_table(c: Customers, com: Commerce, offer_ids: tuple[int, ...]) -> pa.Table:
     e = com.effects
     assigned = e["assigned_arm_id"].astype(np.int64)
-    return pa.table({
-        "campaign_id": e["campaign_id"].astype(np.int64),
-        "customer_id": c.ids[e["cust"].astype(np.int64)],
-        "arm_id": e["arm_id"].astype(np.int64),
-        "offer_id": np.asarray(offer_ids, dtype=np.int64)[e["offer"].astype(np.int64)],
-        "assigned_arm_id": pa.array(assigned, pa.int64(), mask=assigned == 0),
-        "is_holdout": e["is_holdout"].astype(bool),
-        "alive_at_send": e["alive"].astype(bool),
-        "p_control": e["p_control"].astype(np.float64),
-        "p_treated": e["p_treated"].astype(np.float64),
-        "ite": (e["p_treated"] - e["p_control"]).astype(np.float64),
-    }, schema=schema("treatment_effects"))
+    return pa.table(
+        {
+            "campaign_id": e["campaign_id"].astype(np.int64),
+            "customer_id": c.ids[e["cust"].astype(np.int64)],
+            "arm_id": e["arm_id"].astype(np.int64),
+            "offer_id": np.asarray(offer_ids, dtype=np.int64)[e["offer"].astype(np.int64)],
+            "assigned_arm_id": pa.array(assigned, pa.int64(), mask=assigned == 0),
+            "is_holdout": e["is_holdout"].astype(bool),
+            "alive_at_send": e["alive"].astype(bool),
+            "p_control": e["p_control"].astype(np.float64),
+            "p_treated": e["p_treated"].astype(np.float64),
+            "ite": (e["p_treated"] - e["p_control"]).astype(np.float64),
+        },
+        schema=schema("treatment_effects"),
+    )
 
 
 def snapshots_table(c: Customers, window: Window, pi: PurchaseIntensity) -> pa.Table:
@@ -148,10 +169,18 @@ def snapshots_table(c: Customers, window: Window, pi: PurchaseIntensity) -> pa.T
         rate, haz, bus = c.purchase_rate[a], c.churn_hazard[a], c.business[a]
         p14[alive] = 1.0 - pi.p_no_order(tt, rate, haz, 14, bus)
         p90[alive] = pi.p_no_order(tt, rate, haz, 90, bus)
-        parts.append(pa.table({
-            "as_of": np.full(len(idx), window.to_us(np.array(t))), "customer_id": c.ids[idx],
-            "alive": alive, "p_order_14d": p14, "p_churn_90d": p90,
-        }, schema=schema("customer_snapshots")))
+        parts.append(
+            pa.table(
+                {
+                    "as_of": np.full(len(idx), window.to_us(np.array(t))),
+                    "customer_id": c.ids[idx],
+                    "alive": alive,
+                    "p_order_14d": p14,
+                    "p_churn_90d": p90,
+                },
+                schema=schema("customer_snapshots"),
+            )
+        )
     if not parts:
         return schema("customer_snapshots").empty_table()
     return pa.concat_tables(parts)

@@ -21,24 +21,38 @@ class PurchaseIntensity:
         dow = (dates.astype("datetime64[D]").view(np.int64) + 3) % 7  # 1970-01-01: Thursday
         doy = (dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1
         self._knots = np.append(days, days[-1] + 1).astype(np.float64)
-        self._cum = np.stack([
-            np.concatenate([[0.0], np.cumsum(order_day_factor(dow, doy, flag))])
-            for flag in (False, True)
-        ])
+        self._cum = np.stack(
+            [
+                np.concatenate([[0.0], np.cumsum(order_day_factor(dow, doy, flag))])
+                for flag in (False, True)
+            ]
+        )
 
     def cum(self, t: np.ndarray, business: np.ndarray) -> np.ndarray:
         """Integral of the seasonal factor from the first knot to window time `t` (in days)."""
         x = np.asarray(t) / DAY
-        return np.where(business, np.interp(x, self._knots, self._cum[1]),
-                        np.interp(x, self._knots, self._cum[0]))
+        return np.where(
+            business,
+            np.interp(x, self._knots, self._cum[1]),
+            np.interp(x, self._knots, self._cum[0]),
+        )
 
     def inverse(self, y: np.ndarray, business: np.ndarray) -> np.ndarray:
         """Window time (seconds) at which the cumulative factor reaches `y`."""
-        return DAY * np.where(business, np.interp(y, self._cum[1], self._knots),
-                              np.interp(y, self._cum[0], self._knots))
+        return DAY * np.where(
+            business,
+            np.interp(y, self._cum[1], self._knots),
+            np.interp(y, self._cum[0], self._knots),
+        )
 
-    def p_no_order(self, t0: np.ndarray, rate: np.ndarray, hazard: np.ndarray,
-                   horizon_days: int, business: np.ndarray) -> np.ndarray:
+    def p_no_order(
+        self,
+        t0: np.ndarray,
+        rate: np.ndarray,
+        hazard: np.ndarray,
+        horizon_days: int,
+        business: np.ndarray,
+    ) -> np.ndarray:
         """P(no order in [t0, t0 + horizon]) for customers alive at t0.
 
         Integrates over the unknown churn time (exponential with `hazard` per day, memoryless, so

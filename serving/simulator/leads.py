@@ -37,10 +37,23 @@ from serving.simulator.world import (
 )
 
 # Logit terms of the true conversion model.
-_INDUSTRY_EFFECT = {"software": 0.4, "retail": -0.2, "finance": 0.2, "healthcare": -0.1,
-                    "manufacturing": 0.0, "education": -0.4}
-_SOURCE_EFFECT = {"web_form": 0.2, "webinar": 0.3, "referral": 0.8, "paid_search": 0.0,
-                  "social": -0.3, "event": 0.4, "outbound": -0.6}
+_INDUSTRY_EFFECT = {
+    "software": 0.4,
+    "retail": -0.2,
+    "finance": 0.2,
+    "healthcare": -0.1,
+    "manufacturing": 0.0,
+    "education": -0.4,
+}
+_SOURCE_EFFECT = {
+    "web_form": 0.2,
+    "webinar": 0.3,
+    "referral": 0.8,
+    "paid_search": 0.0,
+    "social": -0.3,
+    "event": 0.4,
+    "outbound": -0.6,
+}
 _INTERCEPT = -3.9
 _NOISE_SD = 0.5
 _SOURCE_TRAFFIC = {"paid_search": TRAFFIC.index("paid"), "social": TRAFFIC.index("social")}
@@ -54,9 +67,11 @@ class Assigner:
     """
 
     def __init__(self, calendar: Calendar) -> None:
-        self.reps = [(uid, u.region, u.industry)
-                     for uid, u in zip(calendar.user_ids, USERS, strict=True)
-                     if u.role == "sales_rep"]
+        self.reps = [
+            (uid, u.region, u.industry)
+            for uid, u in zip(calendar.user_ids, USERS, strict=True)
+            if u.role == "sales_rep"
+        ]
         self.load = {uid: 0 for uid, _, _ in self.reps}
         self._candidates: dict[tuple[str, str | None], list[int]] = {}
 
@@ -86,8 +101,9 @@ class Leads:
         return len(self.cols["cust"])
 
 
-def _count_before(ev_cust: np.ndarray, ev_t: np.ndarray, cust: np.ndarray, t: np.ndarray,
-                  days: float) -> np.ndarray:
+def _count_before(
+    ev_cust: np.ndarray, ev_t: np.ndarray, cust: np.ndarray, t: np.ndarray, days: float
+) -> np.ndarray:
     """Events of each lead's customer in the `days` before time t (ev_* sorted by cust, t)."""
     if len(ev_cust) == 0:
         return np.zeros(len(cust), dtype=np.int64)
@@ -97,8 +113,7 @@ def _count_before(ev_cust: np.ndarray, ev_t: np.ndarray, cust: np.ndarray, t: np
     return hi - lo
 
 
-def _features(buf: EventBuffer, cust_ids: np.ndarray, created: np.ndarray
-              ) -> dict[str, np.ndarray]:
+def _features(buf: EventBuffer, cust_ids: np.ndarray, created: np.ndarray) -> dict[str, np.ndarray]:
     """Observable counts before each lead, from the events the log will hold (t >= 0)."""
     cust = np.concatenate(buf.cust)
     t = np.concatenate(buf.t)
@@ -120,23 +135,30 @@ def _features(buf: EventBuffer, cust_ids: np.ndarray, created: np.ndarray
     return out
 
 
-def true_logit(f: dict[str, np.ndarray], size: np.ndarray, industry: np.ndarray,
-               source: np.ndarray) -> np.ndarray:
+def true_logit(
+    f: dict[str, np.ndarray], size: np.ndarray, industry: np.ndarray, source: np.ndarray
+) -> np.ndarray:
     """The observable part of the true log-odds of converting within 30 days."""
     src = np.array(LEAD_SOURCES)[source]
     outbound = src == "outbound"
-    return (_INTERCEPT
-            + 1.1 * np.log1p(f["pricing_7d"]) + 0.5 * np.log1p(f["pricing_30d"])
-            + 0.6 * np.tanh(f["product_30d"] / 3.0) + 0.3 * np.sqrt(np.minimum(f["docs_30d"], 4))
-            + 0.6 * (f["opens_30d"] > 0) + 0.4 * (f["clicks_30d"] > 0)
-            - 0.5 * (np.log10(size) - 2.7) ** 2
-            + np.array([_INDUSTRY_EFFECT[i] for i in INDUSTRIES])[industry]
-            + np.array([_SOURCE_EFFECT[s] for s in LEAD_SOURCES])[source]
-            - 0.6 * (outbound & (f["pricing_30d"] == 0)))
+    return (
+        _INTERCEPT
+        + 1.1 * np.log1p(f["pricing_7d"])
+        + 0.5 * np.log1p(f["pricing_30d"])
+        + 0.6 * np.tanh(f["product_30d"] / 3.0)
+        + 0.3 * np.sqrt(np.minimum(f["docs_30d"], 4))
+        + 0.6 * (f["opens_30d"] > 0)
+        + 0.4 * (f["clicks_30d"] > 0)
+        - 0.5 * (np.log10(size) - 2.7) ** 2
+        + np.array([_INDUSTRY_EFFECT[i] for i in INDUSTRIES])[industry]
+        + np.array([_SOURCE_EFFECT[s] for s in LEAD_SOURCES])[source]
+        - 0.6 * (outbound & (f["pricing_30d"] == 0))
+    )
 
 
-def arrivals(rng: np.random.Generator, c: Customers, window: Window, buf: EventBuffer
-             ) -> dict[str, np.ndarray]:
+def arrivals(
+    rng: np.random.Generator, c: Customers, window: Window, buf: EventBuffer
+) -> dict[str, np.ndarray]:
     """When leads arrive and from where, with the browsing their intent causes beforehand."""
     rate = LEAD_RATE[c.segment] * np.sqrt(c.engagement) / DAY
     lo = np.clip(c.created, 0.0, window.length)
@@ -154,29 +176,53 @@ def arrivals(rng: np.random.Generator, c: Customers, window: Window, buf: EventB
     rep = np.repeat(np.arange(len(idx)), k)
     lead_in = np.minimum(rng.exponential(8.0 * np.exp(-0.4 * intent[rep])), 30.0) * DAY
     start = np.maximum(created[rep] - lead_in, c.created[idx[rep]])
-    add_sessions(buf, rng, c.ids[idx[rep]], start, "pre_lead",
-                 mean_pages=2.0 + 0.5 * np.maximum(intent[rep], 0.0))
+    add_sessions(
+        buf,
+        rng,
+        c.ids[idx[rep]],
+        start,
+        "pre_lead",
+        mean_pages=2.0 + 0.5 * np.maximum(intent[rep], 0.0),
+    )
     # Leads from a form: a visit that ends with the form submission, which is the creation time.
     form = np.isin(source, [LEAD_SOURCES.index(s) for s in FORM_SOURCES])
     f = np.flatnonzero(form)
     traffic = np.array([_SOURCE_TRAFFIC.get(LEAD_SOURCES[s], 0) for s in source[f]], np.int8)
-    end = add_sessions(buf, rng, c.ids[idx[f]], created[f] - rng.uniform(60, 600, len(f)),
-                       "pre_lead", mean_pages=2.0, channel=traffic)
+    end = add_sessions(
+        buf,
+        rng,
+        c.ids[idx[f]],
+        created[f] - rng.uniform(60, 600, len(f)),
+        "pre_lead",
+        mean_pages=2.0,
+        channel=traffic,
+    )
     created[f] = np.minimum(end + 20.0, hi[idx[f]] - 1.0)
     buf.add(c.ids[idx[f]], created[f], FORM_SUBMIT, channel=traffic)
     order = np.argsort(created, kind="stable")
-    return {"cust": idx[order], "created": created[order], "intent": intent[order],
-            "source": source[order]}
+    return {
+        "cust": idx[order],
+        "created": created[order],
+        "intent": intent[order],
+        "source": source[order],
+    }
 
 
-def _pipeline(rng: np.random.Generator, created: np.ndarray, converted: np.ndarray,
-              window: Window) -> dict[str, np.ndarray]:
+def _pipeline(
+    rng: np.random.Generator, created: np.ndarray, converted: np.ndarray, window: Window
+) -> dict[str, np.ndarray]:
     """Contacted / qualified / closed times and the status as of the window end."""
     n = len(created)
     late = ~converted & (rng.random(n) < 0.06)
     won = converted | late
-    close = np.where(converted, np.clip(rng.gamma(3.0, 4.0, n), 1.5, 29.5),
-                     np.where(late, rng.uniform(31, 75, n), rng.uniform(3, 60, n))) * DAY
+    close = (
+        np.where(
+            converted,
+            np.clip(rng.gamma(3.0, 4.0, n), 1.5, 29.5),
+            np.where(late, rng.uniform(31, 75, n), rng.uniform(3, 60, n)),
+        )
+        * DAY
+    )
     contacted_p = np.where(won, 1.0, 0.9)
     delay = np.minimum(rng.lognormal(np.log(5 * HOUR), 1.2, n), 0.5 * close)
     contacted = np.where(rng.random(n) < contacted_p, created + delay, np.nan)
@@ -189,12 +235,20 @@ def _pipeline(rng: np.random.Generator, created: np.ndarray, converted: np.ndarr
         arr[arr >= window.length] = np.nan
     status = np.select(
         [~np.isnan(closed) & won, ~np.isnan(closed), ~np.isnan(qualified), ~np.isnan(contacted)],
-        ["converted", "lost", "qualified", "contacted"], "new").astype(object)
+        ["converted", "lost", "qualified", "contacted"],
+        "new",
+    ).astype(object)
     return {"contacted": contacted, "qualified": qualified, "closed": closed, "status": status}
 
 
-def simulate_leads(rng: np.random.Generator, c: Customers, arrived: dict[str, np.ndarray],
-                   window: Window, assigner: Assigner, buf: EventBuffer) -> Leads:
+def simulate_leads(
+    rng: np.random.Generator,
+    c: Customers,
+    arrived: dict[str, np.ndarray],
+    window: Window,
+    assigner: Assigner,
+    buf: EventBuffer,
+) -> Leads:
     """Score the arrived leads with the true model, draw outcomes, assign owners."""
     idx, created = arrived["cust"], arrived["created"]
     f = _features(buf, c.ids[idx], created)
@@ -202,11 +256,22 @@ def simulate_leads(rng: np.random.Generator, c: Customers, arrived: dict[str, np
     logit = true_logit(f, c.company_size[idx], c.industry[idx], arrived["source"]) + noise
     p = 1.0 / (1.0 + np.exp(-logit))
     converted = rng.random(len(idx)) < p
-    owners = np.array([assigner.owner(REGIONS[r], INDUSTRIES[i]) for r, i in
-                       zip(c.region[idx].tolist(), c.industry[idx].tolist(), strict=True)],
-                      dtype=np.int64)
-    cols = {"cust": idx, "created": created, "owner_id": owners,
-            "source": np.array(LEAD_SOURCES, dtype=object)[arrived["source"]],
-            "intent": arrived["intent"], "noise": noise, "p_convert": p,
-            "converted_30d": converted, **_pipeline(rng, created, converted, window)}
+    owners = np.array(
+        [
+            assigner.owner(REGIONS[r], INDUSTRIES[i])
+            for r, i in zip(c.region[idx].tolist(), c.industry[idx].tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
+    cols = {
+        "cust": idx,
+        "created": created,
+        "owner_id": owners,
+        "source": np.array(LEAD_SOURCES, dtype=object)[arrived["source"]],
+        "intent": arrived["intent"],
+        "noise": noise,
+        "p_convert": p,
+        "converted_30d": converted,
+        **_pipeline(rng, created, converted, window),
+    }
     return Leads(cols)

@@ -34,8 +34,11 @@ def open_kernel(send_how_local: np.ndarray, preferred_how_local: np.ndarray) -> 
     """Multiplier of the base open rate for mail that lands at a given local hour-of-week."""
     dw = circular_hours(send_how_local, preferred_how_local)
     dd = circular_hours(send_how_local % 24, preferred_how_local % 24, 24)
-    return (1.0 + _WEEK_PEAK * np.exp(-0.5 * (dw / _WEEK_WIDTH_H) ** 2)
-            + _DAY_PEAK * np.exp(-0.5 * (dd / _DAY_WIDTH_H) ** 2))
+    return (
+        1.0
+        + _WEEK_PEAK * np.exp(-0.5 * (dw / _WEEK_WIDTH_H) ** 2)
+        + _DAY_PEAK * np.exp(-0.5 * (dd / _DAY_WIDTH_H) ** 2)
+    )
 
 
 def assign_arms(campaign: CampaignPlan, customer_ids: np.ndarray) -> np.ndarray:
@@ -69,16 +72,18 @@ class Exposures:
         return len(self.cust)
 
 
-def _one_campaign(rng: np.random.Generator, camp: CampaignPlan, c: Customers, window: Window
-                  ) -> dict[str, np.ndarray]:
+def _one_campaign(
+    rng: np.random.Generator, camp: CampaignPlan, c: Customers, window: Window
+) -> dict[str, np.ndarray]:
     if camp.kind == "newsletter":
         send = camp.starts + rng.random(len(c)) * 7 * DAY
         eligible = c.subscribed & (c.created < send) & (send < window.length)
         idx = np.flatnonzero(eligible)
         send = send[idx]
     else:
-        seg_ok = (np.ones(len(c), bool) if camp.segments is None
-                  else np.isin(c.segment, camp.segments))
+        seg_ok = (
+            np.ones(len(c), bool) if camp.segments is None else np.isin(c.segment, camp.segments)
+        )
         idx = np.flatnonzero(c.consent[:, 0] & seg_ok & (c.created < camp.send))
         send = np.full(len(idx), camp.send)
     arm = assign_arms(camp, c.ids[idx])
@@ -96,8 +101,14 @@ def _one_campaign(rng: np.random.Generator, camp: CampaignPlan, c: Customers, wi
     }
 
 
-def send_campaigns(rng: np.random.Generator, c: Customers, calendar: Calendar, window: Window,
-                   tzt: TzTable, buf: EventBuffer) -> Exposures:
+def send_campaigns(
+    rng: np.random.Generator,
+    c: Customers,
+    calendar: Calendar,
+    window: Window,
+    tzt: TzTable,
+    buf: EventBuffer,
+) -> Exposures:
     """Every campaign's exposures for this chunk, with the e-mail events they cause."""
     parts = [_one_campaign(rng, camp, c, window) for camp in calendar.campaigns]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -110,22 +121,37 @@ def send_campaigns(rng: np.random.Generator, c: Customers, calendar: Calendar, w
     delay = rng.lognormal(np.log(1.5 * HOUR), 1.0, n)
     opened = np.where(was_sent & (rng.random(n) < np.minimum(p_open, 0.95)), sent + delay, np.nan)
     p_click = c.click_rate[i] * np.where(cols["offer"] >= 0, _OFFER_CLICK_LIFT, 1.0)
-    clicked = np.where(~np.isnan(opened) & (rng.random(n) < p_click),
-                       opened + rng.exponential(180.0, n), np.nan)
+    clicked = np.where(
+        ~np.isnan(opened) & (rng.random(n) < p_click), opened + rng.exponential(180.0, n), np.nan
+    )
     # What happens after the window end is not known yet.
     opened[opened >= window.length] = np.nan
     clicked[np.isnan(opened) | (clicked >= window.length)] = np.nan
 
     ids, camp_ids = c.ids[i], cols["campaign_id"]
-    buf.add(ids[was_sent], sent[was_sent], EMAIL_SENT, channel=CH_EMAIL,
-            campaign=camp_ids[was_sent])
+    buf.add(
+        ids[was_sent], sent[was_sent], EMAIL_SENT, channel=CH_EMAIL, campaign=camp_ids[was_sent]
+    )
     m = ~np.isnan(opened)
     buf.add(ids[m], opened[m], EMAIL_OPEN, channel=CH_EMAIL, campaign=camp_ids[m])
     m = ~np.isnan(clicked)
     buf.add(ids[m], clicked[m], EMAIL_CLICK, channel=CH_EMAIL, campaign=camp_ids[m])
     for promo, mix in ((False, "newsletter"), (True, "promo")):
         mm = m & (cols["promo"] == promo)
-        add_sessions(buf, rng, ids[mm], clicked[mm] + 5.0, mix, mean_pages=2.0,
-                     channel=CH_EMAIL, campaign=camp_ids[mm])
-    return Exposures(**cols, opened=opened, clicked=clicked, converted=np.full(n, np.nan),
-                     revenue=np.full(n, np.nan))
+        add_sessions(
+            buf,
+            rng,
+            ids[mm],
+            clicked[mm] + 5.0,
+            mix,
+            mean_pages=2.0,
+            channel=CH_EMAIL,
+            campaign=camp_ids[mm],
+        )
+    return Exposures(
+        **cols,
+        opened=opened,
+        clicked=clicked,
+        converted=np.full(n, np.nan),
+        revenue=np.full(n, np.nan),
+    )

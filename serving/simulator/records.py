@@ -26,37 +26,91 @@ def _ts(window: Window, t: np.ndarray) -> list[Any]:
 def calendar_rows(calendar: Calendar, window: Window) -> list[tuple[str, list[Columns]]]:
     """The handful of users, offers, campaigns, arms and coupon definitions, as row dicts."""
     before = window.start - timedelta(days=60)  # staff and offers predate the window
-    users = [dict(id=uid, email=u.email, name=u.name, role=u.role, region=u.region,
-                  industry=u.industry, is_active=True, created_at=before)
-             for uid, u in zip(calendar.user_ids, USERS, strict=True)]
-    offers = [dict(id=oid, name=o.name, description=o.description, channel="email", value=o.value,
-                   cost=o.cost, is_active=True, created_at=before)
-              for oid, o in zip(calendar.offer_ids, OFFERS, strict=True)]
-    marketer = next(uid for uid, u in zip(calendar.user_ids, USERS, strict=True)
-                    if u.role == "marketer")
+    users = [
+        dict(
+            id=uid,
+            email=u.email,
+            name=u.name,
+            role=u.role,
+            region=u.region,
+            industry=u.industry,
+            is_active=True,
+            created_at=before,
+        )
+        for uid, u in zip(calendar.user_ids, USERS, strict=True)
+    ]
+    offers = [
+        dict(
+            id=oid,
+            name=o.name,
+            description=o.description,
+            channel="email",
+            value=o.value,
+            cost=o.cost,
+            is_active=True,
+            created_at=before,
+        )
+        for oid, o in zip(calendar.offer_ids, OFFERS, strict=True)
+    ]
+    marketer = next(
+        uid for uid, u in zip(calendar.user_ids, USERS, strict=True) if u.role == "marketer"
+    )
     campaigns, arms, coupons = [], [], []
     for c in calendar.campaigns:
         offer = next((a.offer for a in c.arms if a.offer is not None), None)
-        campaigns.append(dict(
-            id=c.id, name=c.name, channel="email", status=c.status, starts_at=window.at(c.starts),
-            ends_at=window.at(c.ends), budget=c.budget, spend=0.0, holdout_fraction=c.holdout,
-            offer_id=None if offer is None else calendar.offer_ids[offer], created_by=marketer,
-            created_at=window.at(c.created_at)))
-        arms += [dict(id=a.id, campaign_id=c.id, name=a.name, weight=a.weight,
-                      is_control=a.is_control,
-                      offer_id=None if a.offer is None else calendar.offer_ids[a.offer])
-                 for a in c.arms]
+        campaigns.append(
+            dict(
+                id=c.id,
+                name=c.name,
+                channel="email",
+                status=c.status,
+                starts_at=window.at(c.starts),
+                ends_at=window.at(c.ends),
+                budget=c.budget,
+                spend=0.0,
+                holdout_fraction=c.holdout,
+                offer_id=None if offer is None else calendar.offer_ids[offer],
+                created_by=marketer,
+                created_at=window.at(c.created_at),
+            )
+        )
+        arms += [
+            dict(
+                id=a.id,
+                campaign_id=c.id,
+                name=a.name,
+                weight=a.weight,
+                is_control=a.is_control,
+                offer_id=None if a.offer is None else calendar.offer_ids[a.offer],
+            )
+            for a in c.arms
+        ]
         for d in c.coupons:
             o = OFFERS[d.offer]
-            coupons.append(dict(
-                id=d.id, name=d.name, offer_id=calendar.offer_ids[d.offer],
-                discount_type=o.discount_type, discount_value=o.discount_value,
-                min_order_value=o.min_order_value, valid_from=window.at(d.valid_from),
-                valid_until=window.at(d.valid_until), total_limit=d.total_limit,
-                per_customer_limit=1, stackable=False, redeemed_count=0,
-                created_at=window.at(c.created_at)))
-    return [("users", users), ("offers", offers), ("campaigns", campaigns),
-            ("campaign_arms", arms), ("coupon_definitions", coupons)]
+            coupons.append(
+                dict(
+                    id=d.id,
+                    name=d.name,
+                    offer_id=calendar.offer_ids[d.offer],
+                    discount_type=o.discount_type,
+                    discount_value=o.discount_value,
+                    min_order_value=o.min_order_value,
+                    valid_from=window.at(d.valid_from),
+                    valid_until=window.at(d.valid_until),
+                    total_limit=d.total_limit,
+                    per_customer_limit=1,
+                    stackable=False,
+                    redeemed_count=0,
+                    created_at=window.at(c.created_at),
+                )
+            )
+    return [
+        ("users", users),
+        ("offers", offers),
+        ("campaigns", campaigns),
+        ("campaign_arms", arms),
+        ("coupon_definitions", coupons),
+    ]
 
 
 def customer_columns(c: Customers, window: Window) -> Columns:
@@ -66,11 +120,13 @@ def customer_columns(c: Customers, window: Window) -> Columns:
         "email": c.email,
         "name": c.name,
         "company": c.company,
-        "company_size": nullable(np.nan_to_num(c.company_size).astype(np.int64),
-                                 np.isnan(c.company_size)),
+        "company_size": nullable(
+            np.nan_to_num(c.company_size).astype(np.int64), np.isnan(c.company_size)
+        ),
         "region": np.array(REGIONS, dtype=object)[c.region].tolist(),
-        "industry": nullable(np.array(INDUSTRIES, dtype=object)[np.maximum(c.industry, 0)],
-                             c.industry < 0),
+        "industry": nullable(
+            np.array(INDUSTRIES, dtype=object)[np.maximum(c.industry, 0)], c.industry < 0
+        ),
         "segment": np.array(SEGMENTS, dtype=object)[c.segment].tolist(),
         "timezone": np.array(ZONES, dtype=object)[c.tz].tolist(),
         "birthday": c.birthday.tolist(),
@@ -128,8 +184,9 @@ def coupon_code_columns(c: Customers, com: Commerce, window: Window) -> Columns:
     }
 
 
-def redemption_columns(c: Customers, com: Commerce, first_id: int, first_order_id: int,
-                       window: Window) -> tuple[Columns, Columns]:
+def redemption_columns(
+    c: Customers, com: Commerce, first_id: int, first_order_id: int, window: Window
+) -> tuple[Columns, Columns]:
     """Redemptions, and the per-customer usage counters that go with them (limit 1 each)."""
     r = com.redemptions
     ids = list(range(first_id, first_id + len(r["t"])))
@@ -145,8 +202,11 @@ def redemption_columns(c: Customers, com: Commerce, first_id: int, first_order_i
         "idempotency_key": [f"sim-{i}" for i in ids],
         "redeemed_at": _ts(window, r["t"]),
     }
-    usage = {"definition_id": r["definition_id"].tolist(), "customer_id": customers,
-             "count": [1] * len(ids)}
+    usage = {
+        "definition_id": r["definition_id"].tolist(),
+        "customer_id": customers,
+        "count": [1] * len(ids),
+    }
     return redemptions, usage
 
 

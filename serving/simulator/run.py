@@ -75,24 +75,31 @@ class SimulationSummary:
     def __str__(self) -> str:
         db = ", ".join(f"{t} {n:,}" for t, n in self.db_rows.items() if n)
         truth = ", ".join(f"{t} {n:,}" for t, n in self.truth_rows.items())
-        return "\n".join([
-            f"simulated {self.customers:,} customers over {self.days} days "
-            f"({self.window[0]} .. {self.window[1]}, seed {self.seed}, {self.chunks} chunks)",
-            f"core DB rows: {db}",
-            f"event log: {self.event_rows:,} rows in {self.event_files:,} files under "
-            f"{self.event_log_dir}",
-            f"ground truth: {truth} ({self.truth_files} files under {self.ground_truth_dir})",
-            f"{self.elapsed_s:.1f} s, {self.rows_per_second:,.0f} rows/s "
-            f"({self.rows_written:,} DB + event rows)",
-        ])
+        return "\n".join(
+            [
+                f"simulated {self.customers:,} customers over {self.days} days "
+                f"({self.window[0]} .. {self.window[1]}, seed {self.seed}, {self.chunks} chunks)",
+                f"core DB rows: {db}",
+                f"event log: {self.event_rows:,} rows in {self.event_files:,} files under "
+                f"{self.event_log_dir}",
+                f"ground truth: {truth} ({self.truth_files} files under {self.ground_truth_dir})",
+                f"{self.elapsed_s:.1f} s, {self.rows_per_second:,.0f} rows/s "
+                f"({self.rows_written:,} DB + event rows)",
+            ]
+        )
 
 
 def _progress() -> Progress:
     console = Console(stderr=True)
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-        disable=not console.is_terminal, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=False,
     )
 
 
@@ -105,8 +112,15 @@ def _is_nonempty(path: Path) -> bool:
     return path.exists() and any(path.iterdir())
 
 
-def run_simulation(settings: Settings, *, customers: int, days: int, seed: int, reset: bool,
-                   chunk_size: int = CHUNK_SIZE) -> SimulationSummary:
+def run_simulation(
+    settings: Settings,
+    *,
+    customers: int,
+    days: int,
+    seed: int,
+    reset: bool,
+    chunk_size: int = CHUNK_SIZE,
+) -> SimulationSummary:
     """Simulate `customers` customers over the `days` days before 2026-11-01 into the core DB,
     the Parquet event log (settings.event_log_dir) and the ground truth (settings.ground_truth_dir).
 
@@ -127,14 +141,23 @@ def run_simulation(settings: Settings, *, customers: int, days: int, seed: int, 
         elif db.has_customers() or _is_nonempty(events_dir) or _is_nonempty(truth_dir):
             raise SimulationError(
                 "the core DB already holds customers (or the data dir holds a simulated world);"
-                " run with reset=True (--reset) to replace them")
+                " run with reset=True (--reset) to replace them"
+            )
         return _simulate(db, events_dir, truth_dir, customers, days, seed, chunk_size, started)
     finally:
         db.close()
 
 
-def _simulate(db: DbWriter, events_dir: Path, truth_dir: Path, n_customers: int, days: int,
-              seed: int, chunk_size: int, started: float) -> SimulationSummary:
+def _simulate(
+    db: DbWriter,
+    events_dir: Path,
+    truth_dir: Path,
+    n_customers: int,
+    days: int,
+    seed: int,
+    chunk_size: int,
+    started: float,
+) -> SimulationSummary:
     window = Window(days)
     tzt = TzTable(window, ZONES)
     pi = PurchaseIntensity(window)
@@ -147,8 +170,9 @@ def _simulate(db: DbWriter, events_dir: Path, truth_dir: Path, n_customers: int,
 
     ledger, assigner, key = Ledger(), Assigner(calendar), code_key(seed)
     event_log = EventLogWriter(events_dir)
-    truth = TruthWriter(truth_dir, {name: ground_truth.schema(name) for name in
-                                    ground_truth.SCHEMA})
+    truth = TruthWriter(
+        truth_dir, {name: ground_truth.schema(name) for name in ground_truth.SCHEMA}
+    )
     session_base = 0
     n_chunks = -(-n_customers // chunk_size)
     with _progress() as progress:
@@ -162,19 +186,20 @@ def _simulate(db: DbWriter, events_dir: Path, truth_dir: Path, n_customers: int,
             c = generate_customers(rng[0], ids.take("customers", n), n, window)
             buf = EventBuffer()
             exp = send_campaigns(rng[1], c, calendar, window, tzt, buf)
-            com = simulate_commerce(rng[2], c, exp, calendar, window, pi, tzt, ids, ledger, key,
-                                    buf)
+            com = simulate_commerce(
+                rng[2], c, exp, calendar, window, pi, tzt, ids, ledger, key, buf
+            )
             background_sessions(buf, rng[3], c, window, tzt)
-            leads = simulate_leads(rng[5], c, arrivals(rng[4], c, window, buf), window,
-                                   assigner, buf)
+            leads = simulate_leads(
+                rng[5], c, arrivals(rng[4], c, window, buf), window, assigner, buf
+            )
 
             progress.update(task, description=f"chunk {k + 1}/{n_chunks}: writing")
             first_exp = ids.take("exposures", len(exp))
             first_order = ids.take("orders", len(com.orders["t"]))
             first_red = ids.take("redemptions", len(com.redemptions["t"]))
             first_lead = ids.take("leads", len(leads))
-            redemptions, usage = records.redemption_columns(c, com, first_red, first_order,
-                                                            window)
+            redemptions, usage = records.redemption_columns(c, com, first_red, first_order, window)
             with db.engine.begin() as conn:
                 db.insert(conn, "customers", records.customer_columns(c, window))
                 db.insert(conn, "exposures", records.exposure_columns(c, exp, first_exp, window))
@@ -197,9 +222,16 @@ def _simulate(db: DbWriter, events_dir: Path, truth_dir: Path, n_customers: int,
         db.finish(ledger.redeemed, ledger.spend)
 
     return SimulationSummary(
-        customers=n_customers, days=days, seed=seed, db_rows=dict(db.rows),
-        event_rows=event_log.rows, event_files=event_log.files, event_log_dir=events_dir,
-        truth_rows=dict(truth.rows), truth_files=truth.files, ground_truth_dir=truth_dir,
+        customers=n_customers,
+        days=days,
+        seed=seed,
+        db_rows=dict(db.rows),
+        event_rows=event_log.rows,
+        event_files=event_log.files,
+        event_log_dir=events_dir,
+        truth_rows=dict(truth.rows),
+        truth_files=truth.files,
+        ground_truth_dir=truth_dir,
         elapsed_s=time.perf_counter() - started,
         window=(window.start.date().isoformat(), window.end.date().isoformat()),
         chunks=n_chunks,

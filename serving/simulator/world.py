@@ -16,14 +16,33 @@ REGIONS = ("NA", "EMEA", "APAC", "LATAM")
 REGION_P = np.array([0.40, 0.30, 0.20, 0.10])
 # (zone, weight within its region)
 REGION_ZONES: dict[str, tuple[tuple[str, float], ...]] = {
-    "NA": (("America/New_York", 0.40), ("America/Chicago", 0.25), ("America/Denver", 0.10),
-           ("America/Los_Angeles", 0.25)),
-    "EMEA": (("Europe/London", 0.25), ("Europe/Berlin", 0.30), ("Europe/Paris", 0.20),
-             ("Europe/Madrid", 0.10), ("Africa/Johannesburg", 0.05), ("Asia/Dubai", 0.10)),
-    "APAC": (("Asia/Tokyo", 0.25), ("Asia/Singapore", 0.20), ("Australia/Sydney", 0.20),
-             ("Asia/Kolkata", 0.25), ("Asia/Shanghai", 0.10)),
-    "LATAM": (("America/Sao_Paulo", 0.45), ("America/Mexico_City", 0.30),
-              ("America/Bogota", 0.15), ("America/Argentina/Buenos_Aires", 0.10)),
+    "NA": (
+        ("America/New_York", 0.40),
+        ("America/Chicago", 0.25),
+        ("America/Denver", 0.10),
+        ("America/Los_Angeles", 0.25),
+    ),
+    "EMEA": (
+        ("Europe/London", 0.25),
+        ("Europe/Berlin", 0.30),
+        ("Europe/Paris", 0.20),
+        ("Europe/Madrid", 0.10),
+        ("Africa/Johannesburg", 0.05),
+        ("Asia/Dubai", 0.10),
+    ),
+    "APAC": (
+        ("Asia/Tokyo", 0.25),
+        ("Asia/Singapore", 0.20),
+        ("Australia/Sydney", 0.20),
+        ("Asia/Kolkata", 0.25),
+        ("Asia/Shanghai", 0.10),
+    ),
+    "LATAM": (
+        ("America/Sao_Paulo", 0.45),
+        ("America/Mexico_City", 0.30),
+        ("America/Bogota", 0.15),
+        ("America/Argentina/Buenos_Aires", 0.10),
+    ),
 }
 ZONES: tuple[str, ...] = tuple(z for r in REGIONS for z, _ in REGION_ZONES[r])
 
@@ -35,12 +54,25 @@ CONSUMER = 0
 INDUSTRIES = ("software", "retail", "finance", "healthcare", "manufacturing", "education")
 INDUSTRY_P = np.array([0.24, 0.18, 0.16, 0.14, 0.16, 0.12])
 # company_size ~ lognormal(log(median), sigma) clipped to the segment's band; consumers: None.
-COMPANY_SIZE = {1: (18.0, 0.8, 1, 199), 2: (600.0, 0.6, 200, 1_999), 3: (6_000.0, 0.9, 2_000,
-                                                                          250_000)}
+COMPANY_SIZE = {
+    1: (18.0, 0.8, 1, 199),
+    2: (600.0, 0.6, 200, 1_999),
+    3: (6_000.0, 0.9, 2_000, 250_000),
+}
 # Consent shares per channel: e-mail, SMS, push.
 CONSENT_P = (0.85, 0.40, 0.30)
-TAGS = ("newsletter", "deal_seeker", "vip", "beta", "webinar_attendee", "partner", "trial",
-        "student", "event_2025", "app_user")
+TAGS = (
+    "newsletter",
+    "deal_seeker",
+    "vip",
+    "beta",
+    "webinar_attendee",
+    "partner",
+    "trial",
+    "student",
+    "event_2025",
+    "app_user",
+)
 
 # Mean orders per day for an average-engagement customer, per segment.
 PURCHASE_RATE = np.array([1 / 70, 1 / 55, 1 / 40, 1 / 32])
@@ -121,14 +153,32 @@ class OfferSpec:
 
 
 OFFERS: tuple[OfferSpec, ...] = (
-    OfferSpec("pct10", "10% off", "10% off the next order over 20", 10.0, 6.0, "percent", 10.0,
-              20.0),
-    OfferSpec("free_shipping", "Free shipping", "Shipping on us for orders over 30", 7.0, 6.5,
-              "fixed", 7.0, 30.0),
-    OfferSpec("premium_trial", "Premium trial", "25 off a first premium plan order", 49.0, 12.0,
-              "fixed", 25.0, 50.0),
-    OfferSpec("bundle", "Bundle deal", "15% off bundles over 80", 20.0, 11.0, "percent", 15.0,
-              80.0),
+    OfferSpec(
+        "pct10", "10% off", "10% off the next order over 20", 10.0, 6.0, "percent", 10.0, 20.0
+    ),
+    OfferSpec(
+        "free_shipping",
+        "Free shipping",
+        "Shipping on us for orders over 30",
+        7.0,
+        6.5,
+        "fixed",
+        7.0,
+        30.0,
+    ),
+    OfferSpec(
+        "premium_trial",
+        "Premium trial",
+        "25 off a first premium plan order",
+        49.0,
+        12.0,
+        "fixed",
+        25.0,
+        50.0,
+    ),
+    OfferSpec(
+        "bundle", "Bundle deal", "15% off bundles over 80", 20.0, 11.0, "percent", 15.0, 80.0
+    ),
 )
 OFFER_INDEX = {o.key: i for i, o in enumerate(OFFERS)}
 
@@ -144,15 +194,38 @@ class PromoTemplate:
 
 
 PROMOS: tuple[PromoTemplate, ...] = (
-    PromoTemplate("Seasonal sale", (("control", 1.0, None), ("10% off", 1.0, "pct10"),
-                                    ("free shipping", 1.0, "free_shipping")), 0.10, None, None),
-    PromoTemplate("Premium trial push", (("control", 1.0, None), ("trial", 2.0, "premium_trial")),
-                  0.15, (1, 2, 3), 0.25),
-    PromoTemplate("Bundle launch", (("control", 1.0, None), ("bundle", 1.0, "bundle"),
-                                    ("10% off", 1.0, "pct10")), 0.10, None, None),
-    PromoTemplate("Shipping on us", (("control", 1.0, None), ("free shipping", 1.0,
-                                                              "free_shipping")),
-                  0.20, (0, 1), 0.06),
+    PromoTemplate(
+        "Seasonal sale",
+        (
+            ("control", 1.0, None),
+            ("10% off", 1.0, "pct10"),
+            ("free shipping", 1.0, "free_shipping"),
+        ),
+        0.10,
+        None,
+        None,
+    ),
+    PromoTemplate(
+        "Premium trial push",
+        (("control", 1.0, None), ("trial", 2.0, "premium_trial")),
+        0.15,
+        (1, 2, 3),
+        0.25,
+    ),
+    PromoTemplate(
+        "Bundle launch",
+        (("control", 1.0, None), ("bundle", 1.0, "bundle"), ("10% off", 1.0, "pct10")),
+        0.10,
+        None,
+        None,
+    ),
+    PromoTemplate(
+        "Shipping on us",
+        (("control", 1.0, None), ("free shipping", 1.0, "free_shipping")),
+        0.20,
+        (0, 1),
+        0.06,
+    ),
 )
 PROMO_EVERY_DAYS = 28
 PROMO_WINDOW_DAYS = 14  # coupon validity and attribution window
@@ -196,10 +269,12 @@ def activity_how_profile(business: bool) -> np.ndarray:
     return w / w.sum()
 
 
-def order_day_factor(day_of_week: np.ndarray, day_of_year: np.ndarray, business: bool
-                     ) -> np.ndarray:
+def order_day_factor(
+    day_of_week: np.ndarray, day_of_year: np.ndarray, business: bool
+) -> np.ndarray:
     """Relative purchase intensity of a day (mean about 1): weekday rhythm and a year-end peak."""
-    weekly = np.where(day_of_week < 5, 1.2, 0.5) if business else np.where(
-        day_of_week < 5, 0.92, 1.2)
+    weekly = (
+        np.where(day_of_week < 5, 1.2, 0.5) if business else np.where(day_of_week < 5, 0.92, 1.2)
+    )
     annual = 1.0 + 0.15 * np.cos(2 * np.pi * (day_of_year - 335) / 365.25)
     return weekly * annual

@@ -94,7 +94,7 @@ class DbWriter:
         for start in range(0, n, _BATCH):
             values = {}
             for k in order:
-                chunk = cols[k][start:start + _BATCH]
+                chunk = cols[k][start : start + _BATCH]
                 proc = procs[k]
                 values[k] = [proc(v) for v in chunk] if proc else list(chunk)
             if self.is_postgres:
@@ -102,8 +102,10 @@ class DbWriter:
             elif compiled.positional:
                 conn.exec_driver_sql(compiled.string, list(zip(*values.values(), strict=True)))
             else:
-                conn.exec_driver_sql(compiled.string, [
-                    dict(zip(keys, r, strict=True)) for r in zip(*values.values(), strict=True)])
+                conn.exec_driver_sql(
+                    compiled.string,
+                    [dict(zip(keys, r, strict=True)) for r in zip(*values.values(), strict=True)],
+                )
         self.rows[table] += n
 
     @staticmethod
@@ -120,17 +122,26 @@ class DbWriter:
         """Counters that span chunks, then (PostgreSQL) sequences past the ids we chose."""
         with self.engine.begin() as conn:
             for def_id, count in sorted(redeemed.items()):
-                conn.execute(update(CouponDefinition).where(CouponDefinition.id == def_id)
-                             .values(redeemed_count=count))
+                conn.execute(
+                    update(CouponDefinition)
+                    .where(CouponDefinition.id == def_id)
+                    .values(redeemed_count=count)
+                )
             for campaign_id, amount in sorted(spend.items()):
-                conn.execute(update(Campaign).where(Campaign.id == campaign_id)
-                             .values(spend=round(amount, 2)))
+                conn.execute(
+                    update(Campaign)
+                    .where(Campaign.id == campaign_id)
+                    .values(spend=round(amount, 2))
+                )
             if self.is_postgres:
                 for table in Base.metadata.sorted_tables:
                     if "id" in table.c and table.c.id.autoincrement is not False:
-                        conn.execute(text(
-                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                            f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"))
+                        conn.execute(
+                            text(
+                                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+                            )
+                        )
 
 
 class EventLogWriter:
@@ -183,8 +194,9 @@ class TruthWriter:
     def add(self, name: str, table: pa.Table) -> None:
         if name not in self._writers:
             self.root.mkdir(parents=True, exist_ok=True)
-            self._writers[name] = pq.ParquetWriter(self.root / f"{name}.parquet",
-                                                   self.schemas[name])
+            self._writers[name] = pq.ParquetWriter(
+                self.root / f"{name}.parquet", self.schemas[name]
+            )
         self._writers[name].write_table(table)
         self.rows[name] += table.num_rows
 
