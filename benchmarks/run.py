@@ -5,6 +5,7 @@ python benchmarks/run.py --quick    # small sizes, a minute or so
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ def main() -> None:
     args = ap.parse_args()
     customers = "20000" if args.quick else "1000000"
     seconds = "3" if args.quick else "10"
+    redis_url = os.environ.get("LODESTAR_TEST_REDIS_URL")
+    redis = ["--redis", redis_url] if redis_url else []
     runs = [
         (
             "coupon redemptions, PostgreSQL, 32 clients",
@@ -28,6 +31,15 @@ def main() -> None:
             f"simulator, {int(customers):,} customers",
             ["bench_simulator.py", "--customers", customers, "--days", "180"],
         ),
+        (
+            "feature build, 100k customers" if not args.quick else "feature build, 20k customers",
+            ["bench_features.py", "--customers", "20000" if args.quick else "100000"],
+        ),
+        (
+            "materialize and online reads (SQLite, and Redis when LODESTAR_TEST_REDIS_URL is set)",
+            ["bench_online.py", "--customers", "20000" if args.quick else "100000", *redis],
+        ),
+        ("training and batch scoring", ["bench_training.py", *(["--quick"] * args.quick)]),
     ]
     failed = []
     for i, (title, argv) in enumerate(runs, 1):
