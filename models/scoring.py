@@ -250,7 +250,10 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
             if self.calibrate and len(np.unique(y_va)) == 2
             else None
         )
-        self.set_grade_thresholds(Xp)  # a default; the pipeline resets it on the holdout
+        # a default from the validation rows' rank scores (already computed above); the
+        # pipeline resets it on the holdout
+        self.grade_on_ = "rank_score"
+        self.grade_thresholds_ = _cutoffs(raw, np.cumsum(GRADE_SHARES))
         return self
 
     def _raw(self, Xp: pd.DataFrame) -> np.ndarray:
