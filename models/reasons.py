@@ -12,6 +12,13 @@ import pandas as pd
 # Wording for the feature store's columns; `{v}` is the value. Unknown columns (a data set of
 # your own) fall back to "name is value".
 WORDING: dict[str, str] = {
+    "pricing_views_7d_before": "viewed the pricing page {v:g} times in the 7 days before asking",
+    "pricing_views_30d_before": "viewed the pricing page {v:g} times in the 30 days before asking",
+    "product_views_30d_before": "viewed product pages {v:g} times in the 30 days before asking",
+    "docs_views_30d_before": "read the documentation {v:g} times in the 30 days before asking",
+    "sessions_30d_before": "visited {v:g} times in the 30 days before asking",
+    "email_opens_30d_before": "opened {v:g} e-mails in the 30 days before asking",
+    "email_clicks_30d_before": "clicked {v:g} e-mail links in the 30 days before asking",
     "pricing_views_7d": "viewed the pricing page {v:g} times in 7 days",
     "pricing_views_30d": "viewed the pricing page {v:g} times in 30 days",
     "pricing_views_90d": "viewed the pricing page {v:g} times in 90 days",
