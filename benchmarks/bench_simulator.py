@@ -32,25 +32,41 @@ RESULTS = ROOT / "benchmarks" / "results" / "simulator.json"
 _BASELINE_MAX_ROWS = 2_000_000
 
 
-def _child(database_url: str, data_dir: str, customers: int, days: int, seed: int,
-           queue: "mp.Queue[dict[str, Any]]") -> None:
+def _child(
+    database_url: str,
+    data_dir: str,
+    customers: int,
+    days: int,
+    seed: int,
+    queue: "mp.Queue[dict[str, Any]]",
+) -> None:
     sys.path.insert(0, str(ROOT))
     from serving.config import Settings
     from serving.simulator import run_simulation
 
     settings = Settings(database_url=database_url, data_dir=Path(data_dir))
     s = run_simulation(settings, customers=customers, days=days, seed=seed, reset=True)
-    queue.put({"elapsed_s": s.elapsed_s, "db_rows": s.db_rows, "event_rows": s.event_rows,
-               "event_files": s.event_files, "truth_rows": s.truth_rows, "summary": str(s)})
+    queue.put(
+        {
+            "elapsed_s": s.elapsed_s,
+            "db_rows": s.db_rows,
+            "event_rows": s.event_rows,
+            "event_files": s.event_files,
+            "truth_rows": s.truth_rows,
+            "summary": str(s),
+        }
+    )
 
 
-def run_simulation_child(database_url: str, data_dir: Path, customers: int, days: int,
-                         seed: int) -> tuple[dict[str, Any], float]:
+def run_simulation_child(
+    database_url: str, data_dir: Path, customers: int, days: int, seed: int
+) -> tuple[dict[str, Any], float]:
     """Simulate in a spawned process; return its summary and its peak RSS in MiB."""
     ctx = mp.get_context("spawn")
     queue: mp.Queue[dict[str, Any]] = ctx.Queue()
-    proc = ctx.Process(target=_child,
-                       args=(database_url, str(data_dir), customers, days, seed, queue))
+    proc = ctx.Process(
+        target=_child, args=(database_url, str(data_dir), customers, days, seed, queue)
+    )
     proc.start()
     result = queue.get()
     proc.join()
@@ -65,17 +81,19 @@ def baseline_db_rows_per_s(n: int, tmp: Path) -> float:
     con = sqlite3.connect(tmp / "baseline.db", isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("CREATE TABLE e (id INTEGER PRIMARY KEY, campaign_id INT, customer_id INT,"
-                " arm_id INT, is_holdout INT, assigned_at TEXT, sent_at TEXT, opened_at TEXT,"
-                " clicked_at TEXT, converted_at TEXT, revenue NUMERIC,"
-                " UNIQUE (campaign_id, customer_id))")
+    con.execute(
+        "CREATE TABLE e (id INTEGER PRIMARY KEY, campaign_id INT, customer_id INT,"
+        " arm_id INT, is_holdout INT, assigned_at TEXT, sent_at TEXT, opened_at TEXT,"
+        " clicked_at TEXT, converted_at TEXT, revenue NUMERIC,"
+        " UNIQUE (campaign_id, customer_id))"
+    )
     con.execute("CREATE INDEX ix_e_customer ON e (customer_id)")
     ts = "2026-10-01 12:00:00.000000"
     rows = [(i, i % 30, i, 1, 0, ts, ts, None, None, None, None) for i in range(n)]
     started = time.perf_counter()
     con.execute("BEGIN")
     for lo in range(0, n, 20_000):
-        con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows[lo:lo + 20_000])
+        con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows[lo : lo + 20_000])
     con.execute("COMMIT")
     elapsed = time.perf_counter() - started
     con.close()
@@ -85,16 +103,19 @@ def baseline_db_rows_per_s(n: int, tmp: Path) -> float:
 def baseline_event_rows_per_s(n: int, tmp: Path) -> float:
     """pyarrow write of an event-log-shaped table, one file per 'day'."""
     rng = np.random.default_rng(0)
-    table = pa.table({
-        "customer_id": rng.integers(1, 1_000_000, n),
-        "occurred_at": pa.array(np.sort(rng.integers(0, 180 * 86_400_000_000, n)),
-                                pa.timestamp("us", tz="UTC")),
-        "type": pa.array(rng.choice(["page_view", "session_start", "email_sent"], n)),
-        "page": pa.array(rng.choice(["home", "product", "pricing"], n)),
-        "channel": pa.array(rng.choice(["direct", "organic", "email"], n)),
-        "campaign_id": pa.array(rng.integers(1, 40, n)),
-        "session_id": pa.array(rng.integers(1, n, n)),
-    })
+    table = pa.table(
+        {
+            "customer_id": rng.integers(1, 1_000_000, n),
+            "occurred_at": pa.array(
+                np.sort(rng.integers(0, 180 * 86_400_000_000, n)), pa.timestamp("us", tz="UTC")
+            ),
+            "type": pa.array(rng.choice(["page_view", "session_start", "email_sent"], n)),
+            "page": pa.array(rng.choice(["home", "product", "pricing"], n)),
+            "channel": pa.array(rng.choice(["direct", "organic", "email"], n)),
+            "campaign_id": pa.array(rng.integers(1, 40, n)),
+            "session_id": pa.array(rng.integers(1, n, n)),
+        }
+    )
     started = time.perf_counter()
     per_file = max(1, n // 180)
     for k, lo in enumerate(range(0, n, per_file)):
@@ -107,15 +128,17 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--days", type=int, default=180)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--database-url", default=None,
-                    help="default: a SQLite file in a temporary directory")
+    ap.add_argument(
+        "--database-url", default=None, help="default: a SQLite file in a temporary directory"
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp_name:
         tmp = Path(tmp_name)
         url = args.database_url or f"sqlite:///{tmp / 'sim.db'}"
-        sim, peak_mib = run_simulation_child(url, tmp / "data", args.customers, args.days,
-                                             args.seed)
+        sim, peak_mib = run_simulation_child(
+            url, tmp / "data", args.customers, args.days, args.seed
+        )
         db_rows = sum(sim["db_rows"].values())
         event_rows = sim["event_rows"]
         (tmp / "base").mkdir()
@@ -129,13 +152,18 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": platform.platform(),
         "backend": "sqlite" if args.database_url is None else url.split(":", 1)[0],
-        "customers": args.customers, "days": args.days, "seed": args.seed,
+        "customers": args.customers,
+        "days": args.days,
+        "seed": args.seed,
         "elapsed_s": round(sim["elapsed_s"], 2),
-        "db_rows": db_rows, "event_rows": event_rows, "event_files": sim["event_files"],
+        "db_rows": db_rows,
+        "event_rows": event_rows,
+        "event_files": sim["event_files"],
         "truth_rows": sum(sim["truth_rows"].values()),
         "rows_per_s": round(rows / sim["elapsed_s"]),
         "baseline_rows_per_s": round(rows / baseline_s),
-        "baseline_db_rows_per_s": round(db_base), "baseline_event_rows_per_s": round(ev_base),
+        "baseline_db_rows_per_s": round(db_base),
+        "baseline_event_rows_per_s": round(ev_base),
         "ratio": round((rows / sim["elapsed_s"]) / (rows / baseline_s), 3),
         "peak_rss_mib": round(peak_mib, 1),
     }
@@ -146,15 +174,18 @@ def main() -> None:
     print(sim["summary"])
     print()
     print(f"{'measure':<34}{'value':>16}")
-    for label, key in (("customers", "customers"), ("days", "days"),
-                       ("rows written (DB + events)", None), ("elapsed s", "elapsed_s"),
-                       ("simulator rows/s", "rows_per_s"),
-                       ("baseline rows/s (raw writes)", "baseline_rows_per_s"),
-                       ("ratio simulator / baseline", "ratio"),
-                       ("peak RSS MiB (child)", "peak_rss_mib")):
+    for label, key in (
+        ("customers", "customers"),
+        ("days", "days"),
+        ("rows written (DB + events)", None),
+        ("elapsed s", "elapsed_s"),
+        ("simulator rows/s", "rows_per_s"),
+        ("baseline rows/s (raw writes)", "baseline_rows_per_s"),
+        ("ratio simulator / baseline", "ratio"),
+        ("peak RSS MiB (child)", "peak_rss_mib"),
+    ):
         value = rows if key is None else result[key]
-        print(f"{label:<34}{value:>16,}" if isinstance(value, int) else
-              f"{label:<34}{value:>16}")
+        print(f"{label:<34}{value:>16,}" if isinstance(value, int) else f"{label:<34}{value:>16}")
     print(f"\nappended to {RESULTS}")
 
 

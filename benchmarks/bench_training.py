@@ -434,7 +434,7 @@ def main() -> None:
             raw_inc = raw["fit_hwm_mib"] - raw["rss_before_mib"]
             memory["fit_increase_mib"] = {"scoremodel": round(sm_inc, 1), "raw": round(raw_inc, 1)}
             memory["increase_ratio"] = round(sm_inc / raw_inc, 3) if raw_inc > 0 else None
-        memory["peak_ratio"] = round(sm["peak_rss_mib"] / raw["peak_rss_mib"], 3)
+            memory["fit_hwm_ratio"] = round(sm["fit_hwm_mib"] / raw["fit_hwm_mib"], 3)
 
     print()
     print(
@@ -468,10 +468,10 @@ def main() -> None:
         for kind in ("scoremodel", "raw_lgb"):
             m = memory[kind]
             print(
-                f"peak RSS, {memory['rows']:,} rows {memory['model']}, {kind:<10}: "
-                f"{m['peak_rss_mib']:,.0f} MiB (before fit {m['rss_before_mib']:,.0f}, "
-                f"during fit {m['fit_hwm_mib'] or float('nan'):,.0f}; data {m['data_mib']:,.0f};"
-                f" fit {m['seconds']} s)"
+                f"RSS, {memory['rows']:,} rows {memory['model']}, {kind:<10}: high-water during "
+                f"the fit {m['fit_hwm_mib'] or float('nan'):,.0f} MiB (before it "
+                f"{m['rss_before_mib']:,.0f}; X {m['data_mib']:,.0f}; child peak incl. data "
+                f"generation {m['peak_rss_mib']:,.0f}; fit {m['seconds']} s)"
             )
         if "increase_ratio" in memory:
             inc = memory["fit_increase_mib"]

@@ -26,7 +26,12 @@ app.add_typer(models_app, name="models")
 def _quiet_third_parties() -> None:
     """Lodestar: ML scoring and recommendations for marketing and sales."""
     import logging
+    import os
     import warnings
+
+    # LightGBM's OpenMP threads spin-wait by default; on a small shared box that made a 1 s fit
+    # take 8–15 s whenever another process ran. Set before LightGBM is imported by a command.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     # Known deprecation chatter from libraries (ibis on DuckDB 2, MLflow on SQLAlchemy 2.1,
     # Feast, Evidently) would bury each job's own progress and summary.
