@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from scipy.integrate import quad
+from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine, inspect, select, text
 
@@ -155,6 +157,50 @@ def test_oracle_is_informative_but_not_perfect(world: tuple[Settings, Simulation
         ps.sum() * (1 - ps).sum() - (ps * (1 - ps)).sum())
     assert 0.78 <= expected <= 0.92
     assert 0.70 <= roc_auc_score(y, p) <= 0.97
+
+
+def _binned_means(score: np.ndarray, outcome: np.ndarray, bins: int = 5) -> tuple[np.ndarray, ...]:
+    edges = np.quantile(score, np.linspace(0, 1, bins + 1))
+    k = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, bins - 1)
+    return tuple(
+        np.array([v[k == b].mean() for b in range(bins)]) for v in (score, outcome.astype(float))
+    )
+
+
+def test_knowable_lead_oracle_is_the_truth_averaged_over_the_noise(
+    world: tuple[Settings, SimulationSummary],
+) -> None:
+    leads = _truth(world[0], "leads")
+    p, known = leads.p_convert_30d.to_numpy(), leads.p_convert_30d_knowable.to_numpy()
+    z = np.log(p / (1 - p)) - leads.noise.to_numpy()  # the observable log-odds
+    for k in range(0, len(leads), max(1, len(leads) // 20)):
+        expected, _ = quad(lambda e, zk=z[k]: norm.pdf(e, 0, 0.5) / (1 + np.exp(-zk - e)), -6, 6)
+        assert known[k] == pytest.approx(expected, abs=1e-9)
+    # calibrated for the true probability, which it cannot see
+    mean_known, mean_p = _binned_means(known, p)
+    np.testing.assert_allclose(mean_known, mean_p, atol=0.03)
+
+
+def test_knowable_alive_belief_is_calibrated_and_certain_right_after_an_order(
+    world: tuple[Settings, SimulationSummary], engine: Engine,
+) -> None:
+    snaps = _truth(world[0], "customer_snapshots")
+    belief, alive = snaps.p_alive_knowable.to_numpy(), snaps.alive.to_numpy()
+    assert np.all((belief >= 0) & (belief <= 1))
+    assert roc_auc_score(alive, belief) > 0.75
+    mean_belief, share_alive = _binned_means(belief, alive)
+    np.testing.assert_allclose(mean_belief, share_alive, atol=0.03)
+    # A customer who ordered at the very snapshot time is surely alive then.
+    orders = _sql(engine, "SELECT customer_id, ordered_at FROM orders")
+    orders["ordered_at"] = pd.to_datetime(orders.ordered_at, utc=True, format="mixed").astype(
+        "datetime64[us, UTC]")
+    snaps["as_of"] = pd.to_datetime(snaps.as_of, utc=True).astype("datetime64[us, UTC]")
+    last = pd.merge_asof(
+        snaps.sort_values("as_of"), orders.sort_values("ordered_at"), left_on="as_of",
+        right_on="ordered_at", by="customer_id",
+    )
+    fresh = last.ordered_at > last.as_of - pd.Timedelta(hours=1)
+    assert fresh.sum() > 0 and np.all(last.loc[fresh, "p_alive_knowable"] > 0.99)
 
 
 # --- event log --------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ HORIZONS = {"lead_scoring": 30, "conversion": 14, "churn": 90}
 @dataclass(frozen=True)
 class Labelled:
     entity: str  # "lead" or "customer"
-    frame: pd.DataFrame  # keys, event_timestamp, label, oracle (NaN without ground truth)
+    # keys, event_timestamp, label, and the simulator's oracle and knowable-oracle probabilities
+    # (NaN without ground truth)
+    frame: pd.DataFrame
 
 
 def _read(engine: Engine, sql: str) -> pd.DataFrame:
@@ -49,12 +51,11 @@ def lead_labels(engine: Engine, data_end: datetime, truth_dir: Path | None) -> L
     )
     truth = truth_dir / "leads.parquet" if truth_dir else None
     if truth and truth.exists():
-        oracle = pd.read_parquet(truth, columns=["lead_id", "p_convert_30d"])
-        frame = frame.merge(
-            oracle.rename(columns={"p_convert_30d": "oracle"}), on="lead_id", how="left"
-        )
+        cols = {"p_convert_30d": "oracle", "p_convert_30d_knowable": "oracle_knowable"}
+        oracle = pd.read_parquet(truth, columns=["lead_id", *cols])
+        frame = frame.merge(oracle.rename(columns=cols), on="lead_id", how="left")
     else:
-        frame["oracle"] = np.nan
+        frame["oracle"] = frame["oracle_knowable"] = np.nan
     return Labelled("lead", frame.reset_index(drop=True))
 
 
@@ -76,15 +77,18 @@ def _orders(engine: Engine) -> pd.DataFrame:
 def _oracle(frame: pd.DataFrame, truth_dir: Path | None, column: str) -> pd.DataFrame:
     snapshots = truth_dir / "customer_snapshots.parquet" if truth_dir else None
     if snapshots and snapshots.exists():
-        truth = pd.read_parquet(snapshots, columns=["customer_id", "as_of", column])
+        cols = {
+            "as_of": "event_timestamp",
+            column: "oracle",
+            f"{column}_knowable": "oracle_knowable",
+        }
+        truth = pd.read_parquet(snapshots, columns=["customer_id", *cols])
         truth["as_of"] = pd.to_datetime(truth["as_of"], utc=True)
         frame = frame.merge(
-            truth.rename(columns={"as_of": "event_timestamp", column: "oracle"}),
-            on=["customer_id", "event_timestamp"],
-            how="left",
+            truth.rename(columns=cols), on=["customer_id", "event_timestamp"], how="left"
         )
     else:
-        frame["oracle"] = np.nan
+        frame["oracle"] = frame["oracle_knowable"] = np.nan
     return frame
 
 

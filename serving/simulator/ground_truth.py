@@ -21,6 +21,13 @@ customer_snapshots.parquet
 
 All probabilities condition on the hidden state at that moment (alive, rates), integrating
 over the unknown future churn time; a customer who already churned has p_order 0.
+
+No model can reach that oracle: part of it is hidden from every observer (a lead's noise term,
+whether a silent customer has already churned). The `*_knowable` columns are the same
+probabilities for an observer who knows each customer's traits exactly but sees only what
+happened: no noise for leads, and for customers the chance of being alive given the silence
+since their last order. They are the ceiling a model of the recorded data can approach (it can
+beat them a little: browsing after churn is rare, and the model sees browsing).
 """
 
 import numpy as np
@@ -29,7 +36,7 @@ import pyarrow as pa
 from serving.simulator.commerce import Commerce
 from serving.simulator.customers import Customers
 from serving.simulator.intensity import PurchaseIntensity
-from serving.simulator.leads import Leads
+from serving.simulator.leads import Leads, p_convert_knowable
 from serving.simulator.timebase import DAY, TzTable, Window, utc_how_of_local
 from serving.simulator.world import OFFERS
 
@@ -59,6 +66,7 @@ SCHEMA: dict[str, dict[str, tuple[pa.DataType, str]]] = {
         "intent": (pa.float64(), "hidden buying intent (drives pre-lead browsing)"),
         "noise": (pa.float64(), "unobservable part of the true log-odds"),
         "p_convert_30d": (pa.float64(), "true P(converted within 30 days)"),
+        "p_convert_30d_knowable": (pa.float64(), "the same, averaged over the noise term"),
         "converted_30d": (pa.bool_(), "simulated outcome"),
     },
     "treatment_effects": {
@@ -79,6 +87,9 @@ SCHEMA: dict[str, dict[str, tuple[pa.DataType, str]]] = {
         "alive": (pa.bool_(), "not churned at as_of"),
         "p_order_14d": (pa.float64(), "true P(at least one order in (as_of, as_of + 14 days])"),
         "p_churn_90d": (pa.float64(), "true P(no order in (as_of, as_of + 90 days])"),
+        "p_alive_knowable": (pa.float64(), "P(alive) given traits and the orders so far"),
+        "p_order_14d_knowable": (pa.float64(), "p_order_14d for that observer"),
+        "p_churn_90d_knowable": (pa.float64(), "p_churn_90d for that observer"),
     },
 }
 # Columns that are keys shared with the DB; every other column is hidden from models.
@@ -131,6 +142,7 @@ def leads_table(c: Customers, leads: Leads, lead_ids: np.ndarray, window: Window
             "intent": lc["intent"],
             "noise": lc["noise"],
             "p_convert_30d": lc["p_convert"],
+            "p_convert_30d_knowable": p_convert_knowable(lc["p_convert"], lc["noise"]),
             "converted_30d": lc["converted_30d"],
         },
         schema=schema("leads"),
@@ -157,26 +169,45 @@ def effects_table(c: Customers, com: Commerce, offer_ids: tuple[int, ...]) -> pa
     )
 
 
-def snapshots_table(c: Customers, window: Window, pi: PurchaseIntensity) -> pa.Table:
+def _last_order(n: int, orders: dict[str, np.ndarray], t: float) -> np.ndarray:
+    """Each customer's latest order time up to `t` (window seconds), -inf for none."""
+    last = np.full(n, -np.inf)
+    m = orders["t"] <= t
+    np.maximum.at(last, orders["cust"][m].astype(np.int64), orders["t"][m])
+    return last
+
+
+def snapshots_table(
+    c: Customers, window: Window, pi: PurchaseIntensity, orders: dict[str, np.ndarray]
+) -> pa.Table:
     parts = []
     for t in snapshot_times(window):
         idx = np.flatnonzero(c.created <= t)
         alive = c.death[idx] > t
-        p14 = np.zeros(len(idx))
-        p90 = np.ones(len(idx))
-        a = idx[alive]
-        tt = np.full(len(a), t)
-        rate, haz, bus = c.purchase_rate[a], c.churn_hazard[a], c.business[a]
-        p14[alive] = 1.0 - pi.p_no_order(tt, rate, haz, 14, bus)
-        p90[alive] = pi.p_no_order(tt, rate, haz, 90, bus)
+        tt = np.full(len(idx), t)
+        rate, haz, bus = c.purchase_rate[idx], c.churn_hazard[idx], c.business[idx]
+        p14_if_alive = 1.0 - pi.p_no_order(tt, rate, haz, 14, bus)
+        p90_if_alive = pi.p_no_order(tt, rate, haz, 90, bus)
+        # The observer's view: alive at the last order; with none, alive when first seen in
+        # the window (a customer from before it may already have churned by then).
+        last = _last_order(len(c), orders, t)[idx]
+        first_seen = np.maximum(c.created[idx], 0.0)
+        s0 = np.where(np.isfinite(last), last, first_seen)
+        prior = np.where(
+            np.isfinite(last) | (c.created[idx] >= 0), 1.0, np.exp(haz * c.created[idx] / DAY)
+        )
+        p_alive = pi.p_alive_after_silence(s0, tt, rate, haz, bus, prior)
         parts.append(
             pa.table(
                 {
                     "as_of": np.full(len(idx), window.to_us(np.array(t))),
                     "customer_id": c.ids[idx],
                     "alive": alive,
-                    "p_order_14d": p14,
-                    "p_churn_90d": p90,
+                    "p_order_14d": np.where(alive, p14_if_alive, 0.0),
+                    "p_churn_90d": np.where(alive, p90_if_alive, 1.0),
+                    "p_alive_knowable": p_alive,
+                    "p_order_14d_knowable": p_alive * p14_if_alive,
+                    "p_churn_90d_knowable": 1.0 - p_alive * (1.0 - p90_if_alive),
                 },
                 schema=schema("customer_snapshots"),
             )

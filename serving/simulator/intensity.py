@@ -68,3 +68,32 @@ class PurchaseIntensity:
         die_in_day = surv[:, :-1] - surv[:, 1:]
         mid = np.exp(-0.5 * (lam[:, :-1] + lam[:, 1:]))
         return (die_in_day * mid).sum(axis=1) + surv[:, -1] * np.exp(-lam[:, -1])
+
+    def p_alive_after_silence(
+        self,
+        s0: np.ndarray,
+        t: np.ndarray,
+        rate: np.ndarray,
+        hazard: np.ndarray,
+        business: np.ndarray,
+        alive_at_s0: np.ndarray,
+        steps: int = 96,
+    ) -> np.ndarray:
+        """P(alive at t | alive at s0 with prior `alive_at_s0`, and no order in (s0, t]).
+
+        What an observer who knew a customer's rates, but not whether they had churned, would
+        believe after a silence: the ceiling for any model that sees only the order history.
+        Death times are integrated on a grid of `steps` equal parts of each silence.
+        """
+        s0, t = np.asarray(s0, dtype=np.float64), np.asarray(t, dtype=np.float64)
+        frac = np.linspace(0.0, 1.0, steps + 1)
+        times = s0[:, None] + (t - s0)[:, None] * frac[None, :]
+        b = np.broadcast_to(np.asarray(business)[:, None], times.shape)
+        lam = rate[:, None] * (self.cum(times, b) - self.cum(s0, business)[:, None])
+        surv = np.exp(-hazard[:, None] * (times - s0[:, None]) / DAY)
+        alive_silent = surv[:, -1] * np.exp(-lam[:, -1])
+        died_silent = (
+            (surv[:, :-1] - surv[:, 1:]) * np.exp(-0.5 * (lam[:, :-1] + lam[:, 1:]))
+        ).sum(axis=1)
+        num = alive_at_s0 * alive_silent
+        return num / (alive_at_s0 * (alive_silent + died_silent) + (1.0 - alive_at_s0))

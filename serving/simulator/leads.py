@@ -135,6 +135,14 @@ def _features(buf: EventBuffer, cust_ids: np.ndarray, created: np.ndarray) -> di
     return out
 
 
+def p_convert_knowable(p: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """E[P(convert)] over the noise term: the best any observer of the lead can know."""
+    z = np.log(p) - np.log1p(-p) - noise
+    x, w = np.polynomial.hermite_e.hermegauss(40)  # nodes for a standard normal
+    p_at_nodes = 1.0 / (1.0 + np.exp(-(z[:, None] + _NOISE_SD * x[None, :])))
+    return p_at_nodes @ w / w.sum()
+
+
 def true_logit(
     f: dict[str, np.ndarray], size: np.ndarray, industry: np.ndarray, source: np.ndarray
 ) -> np.ndarray:

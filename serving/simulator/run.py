@@ -214,7 +214,7 @@ def _simulate(
             truth.add("customers", ground_truth.customers_table(c, window, tzt))
             truth.add("leads", ground_truth.leads_table(c, leads, lead_ids, window))
             truth.add("treatment_effects", ground_truth.effects_table(c, com, calendar.offer_ids))
-            truth.add("customer_snapshots", ground_truth.snapshots_table(c, window, pi))
+            truth.add("customer_snapshots", ground_truth.snapshots_table(c, window, pi, com.orders))
             progress.advance(task, n)
         progress.update(task, description="finishing")
         event_log.flush()
