@@ -1,11 +1,23 @@
 """The FastAPI application factory."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from serving import runtime
 from serving.api import problems
-from serving.api.routes import activity, campaigns, coupons, customers, leads, offers, users
+from serving.api.routes import (
+    activity,
+    campaigns,
+    coupons,
+    customers,
+    leads,
+    offers,
+    scores,
+    users,
+)
 from serving.config import Settings, get_settings
 from serving.core.db import make_sessionmaker
 from serving.scoring import ScoringService
@@ -13,7 +25,17 @@ from serving.scoring import ScoringService
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app; the DB comes from settings unless an engine is given (tests, benchmarks)."""
+    settings = settings or get_settings()
+    scoring = ScoringService(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scoring.start_polling(settings.model_poll_seconds)
+        yield
+        scoring.close()  # stops polling and writes the prediction log's last rows
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Lodestar",
         version="0.1.0",
         description="Scored leads, campaigns, coupons and recommendations for marketing and "
@@ -22,10 +44,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     engine = engine or runtime.engine()
     app.state.sessions = make_sessionmaker(engine)
     app.state.write_sessions = make_sessionmaker(engine, write=True)
-    app.state.scoring = ScoringService(settings or get_settings())
+    app.state.scoring = scoring
     problems.install(app)
     v1 = APIRouter(prefix="/v1")
-    for module in (customers, leads, campaigns, offers, coupons, activity, users):
+    for module in (customers, leads, campaigns, offers, coupons, activity, users, scores):
         v1.include_router(module.router)
     app.include_router(v1)
 

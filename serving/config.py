@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=30, ge=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # How often the API checks the registry for a moved @champion alias (0 = only on
+    # POST /v1/models/reload).
+    model_poll_seconds: float = Field(default=30.0, ge=0)
+    prediction_log_flush_seconds: float = Field(default=2.0, gt=0)
     # A hot (grade A) lead not contacted within this many hours is flagged.
     lead_sla_hours: float = 2.0
 

@@ -21,6 +21,9 @@ from serving.config import Settings
 
 log = logging.getLogger("lodestar.scoring")
 
+# What each model scores: the id a caller sends is a lead's or a customer's.
+MODEL_ENTITY = {"lead_scoring": "lead", "conversion": "customer", "churn": "customer"}
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -60,20 +63,28 @@ class ModelCache:
     def get(self, name: str) -> LoadedModel | None:
         with self._lock:
             if name not in self._models:
-                self._models[name] = self._load(name)
+                self._models[name] = load_champion(self.settings, name)
             return self._models[name]
 
-    def _load(self, name: str) -> LoadedModel | None:
-        if not tracking_store_exists(self.settings):
-            return None
-        from training import registry
-        from training.tracking import configure
 
-        configure(self.settings)
-        version = registry.champion_version(name)
-        if version is None:
-            return None
-        return LoadedModel(name, version, registry.load(name, version), FEATURES[name])
+def champion_version(settings: Settings, name: str) -> str | None:
+    if not tracking_store_exists(settings):
+        return None
+    from training import registry
+    from training.tracking import configure
+
+    configure(settings)
+    return registry.champion_version(name)
+
+
+def load_champion(settings: Settings, name: str, version: str | None = None) -> LoadedModel | None:
+    """The champion (or the given version) with its feature list; None when there is none."""
+    version = version or champion_version(settings, name)
+    if version is None:
+        return None
+    from training import registry
+
+    return LoadedModel(name, version, registry.load(name, version), FEATURES[name])
 
 
 class Scorer:
@@ -115,37 +126,136 @@ class Scorer:
         explain: bool = True,
         as_of: datetime | None = None,
     ) -> list[Score]:
+        return self.score_with_features(ids, customer_ids, explain=explain, as_of=as_of)[0]
+
+    def score_with_features(
+        self,
+        ids: Sequence[int],
+        customer_ids: Sequence[int] | None = None,
+        *,
+        explain: bool = True,
+        as_of: datetime | None = None,
+    ) -> tuple[list[Score], pd.DataFrame]:
         if not ids:
-            return []
+            return [], pd.DataFrame(columns=[column_of(r) for r in self.model.features])
         X = self.vectors(ids, customer_ids, as_of)
         est = self.model.estimator
         p = est.predict_proba(X)[:, 1]
         grades = est.grades(X)
         reasons = est.reasons(X) if explain else [[] for _ in ids]
-        return [
+        scores = [
             Score(int(i), float(pi), round(float(pi) * 100, 1), str(g), r, self.model.label)
             for i, pi, g, r in zip(ids, p, grades, reasons, strict=True)
         ]
+        return scores, X
+
+
+@dataclass(frozen=True)
+class Reload:
+    model: str
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
 
 
 class ScoringService:
-    """What the API holds: champion models and their scorers, built on first use."""
+    """What the API holds: a ready scorer per champion model, swapped whole on reload.
+
+    A request takes the scorer that is in the dict when it starts and keeps it to the end; a
+    reload builds the new model and its feature readers completely before one assignment puts
+    it in place, so no request ever sees a half-loaded model. Polling (`start_polling`) reloads
+    when the registry's @champion alias moves, without a restart.
+    """
 
     def __init__(self, settings: Settings) -> None:
+        from serving.prediction_log import PredictionLog
+
         self.settings = settings
-        self.models = ModelCache(settings)
-        self._scorers: dict[str, Scorer] = {}
-        self._lock = threading.Lock()
+        self.log = PredictionLog(
+            settings.data_dir / "prediction_log",
+            flush_seconds=settings.prediction_log_flush_seconds,
+        )
+        self._scorers: dict[str, Scorer | None] = {}
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
 
     def scorer(self, name: str) -> Scorer | None:
-        model = self.models.get(name)
-        if model is None:
-            return None
-        with self._lock:
-            cached = self._scorers.get(name)
-            if cached is None or cached.model.version != model.version:
-                cached = self._scorers[name] = Scorer(self.settings, model)
-            return cached
+        if name in self._scorers:
+            return self._scorers[name]
+        with self._load_lock:
+            if name not in self._scorers:
+                model = load_champion(self.settings, name)
+                self._scorers[name] = Scorer(self.settings, model) if model else None
+            return self._scorers[name]
+
+    def loaded(self) -> dict[str, str | None]:
+        return {n: (s.model.version if s else None) for n, s in self._scorers.items()}
+
+    def reload(self, names: Sequence[str] | None = None) -> list[Reload]:
+        """Load every champion whose alias moved since it was loaded, then swap it in."""
+        out = []
+        with self._load_lock:
+            for name in names or list(self._scorers):
+                current = self._scorers.get(name)
+                before = current.model.version if current else None
+                after = champion_version(self.settings, name)
+                if after != before or name not in self._scorers:
+                    model = load_champion(self.settings, name, after) if after else None
+                    self._scorers[name] = Scorer(self.settings, model) if model else None
+                    if after != before:
+                        log.info("model %s: version %s -> %s", name, before, after)
+                out.append(Reload(name, before, after))
+        return out
+
+    def start_polling(self, seconds: float) -> None:
+        if seconds <= 0 or self._poller is not None:
+            return
+
+        def poll() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    self.reload()
+                except Exception:  # the registry may be briefly unreachable: keep serving
+                    log.exception("model reload poll failed")
+
+        self._poller = threading.Thread(target=poll, name="model-poll", daemon=True)
+        self._poller.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(5)
+            self._poller = None
+        self.log.close()
+
+    def score_and_log(
+        self,
+        scorer: Scorer,
+        ids: Sequence[int],
+        customer_ids: Sequence[int] | None = None,
+        *,
+        explain: bool = False,
+        request_id: str = "",
+    ) -> tuple[list[Score], pd.DataFrame]:
+        """Score, and put the scores with their features on the prediction log."""
+        scores, X = scorer.score_with_features(ids, customer_ids, explain=explain)
+        self.log.append(
+            scorer.model.name,
+            scorer.model.version,
+            [s.entity_id for s in scores],
+            {
+                "probability": [s.probability for s in scores],
+                "score": [s.score for s in scores],
+                "grade": [s.grade for s in scores],
+            },
+            X,
+            request_id=request_id,
+        )
+        return scores, X
 
     def score_lead(self, lead: Any) -> bool:
         """Score a new lead in place; a scoring failure never fails the request."""
@@ -153,7 +263,7 @@ class ScoringService:
             scorer = self.scorer("lead_scoring")
             if scorer is None:
                 return False
-            (s,) = scorer.score([lead.id], [lead.customer_id])
+            (s,), _ = self.score_and_log(scorer, [lead.id], [lead.customer_id], explain=True)
         except Exception:  # the lead is saved either way; the nightly job scores it later
             log.exception("could not score lead %s on create", lead.id)
             return False

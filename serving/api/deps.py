@@ -81,3 +81,4 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
 ScoringDep = Annotated[ScoringService, Depends(get_scoring)]
 Marketer = Annotated[User, Depends(require_roles(Role.marketer, Role.admin))]
 Admin = Annotated[User, Depends(require_roles(Role.admin))]
+DataScientist = Annotated[User, Depends(require_roles(Role.data_scientist, Role.admin))]
