@@ -15,16 +15,14 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import percentiles, record  # noqa: E402
+from benchmarks.common import load, record  # noqa: E402
 from serving.core.db import make_engine, make_sessionmaker  # noqa: E402
 from serving.core.migrate import upgrade  # noqa: E402
 from serving.core.models import Role  # noqa: E402
@@ -35,41 +33,6 @@ from tests.databases import fresh_postgres  # noqa: E402
 
 N_CUSTOMERS = 5_000
 N_SPREAD = 50
-
-
-def load(clients: int, seconds: float, one_call: Callable[[int, int], None]) -> dict[str, float]:
-    """Run `one_call(client, i)` in a loop from `clients` threads for `seconds`."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    stop = time.perf_counter() + seconds
-    barrier = threading.Barrier(clients)
-
-    def worker(c: int) -> None:
-        barrier.wait()
-        i = 0
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            try:
-                one_call(c, i)
-            except Exception:
-                errors[c] += 1
-            latencies[c].append(time.perf_counter() - t0)
-            i += 1
-
-    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    flat = [x for lat in latencies for x in lat]
-    return {
-        "requests": len(flat),
-        "per_second": len(flat) / elapsed,
-        "errors": sum(errors),
-        **percentiles(flat),
-    }
 
 
 def main() -> None:

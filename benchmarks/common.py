@@ -2,8 +2,9 @@
 
 import json
 import platform
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,3 +41,38 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def load(clients: int, seconds: float, one_call: Callable[[int, int], None]) -> dict[str, float]:
+    """Run `one_call(client, i)` in a loop from `clients` threads for `seconds`."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    stop = time.perf_counter() + seconds
+    barrier = threading.Barrier(clients)
+
+    def worker(c: int) -> None:
+        barrier.wait()
+        i = 0
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            try:
+                one_call(c, i)
+            except Exception:
+                errors[c] += 1
+            latencies[c].append(time.perf_counter() - t0)
+            i += 1
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    flat = [x for lat in latencies for x in lat]
+    return {
+        "requests": len(flat),
+        "per_second": len(flat) / elapsed,
+        "errors": sum(errors),
+        **percentiles(flat),
+    }

@@ -91,6 +91,10 @@ def _calibrator(rows: int) -> Any:
     return _Platt()
 
 
+def _category_codes(categories: Mapping[str, list[Any]]) -> dict[str, dict[str, float]]:
+    return {c: {v: float(k) for k, v in enumerate(cats)} for c, cats in categories.items()}
+
+
 class ScoreModel(ClassifierMixin, BaseEstimator):
     """Gradient-boosted trees with early stopping, then calibration on held-out rows (isotonic
     with enough rows, Platt scaling below that).
@@ -147,6 +151,7 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
             if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
                 cats = pd.Series(s.dropna().unique()).astype(str)
                 self.categories_[str(col)] = sorted(cats.tolist())
+        self.category_codes_ = _category_codes(self.categories_)
 
     def _frame(self, X: Any) -> pd.DataFrame:
         """X with the fitted column names. A DataFrame is matched by column name (extra columns,
@@ -179,6 +184,37 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
             else:
                 out[col] = pd.to_numeric(s, errors="coerce").astype("float64")
         return pd.DataFrame(out, index=X.index)
+
+    def _matrix(self, X: Any) -> np.ndarray:
+        """The rows as LightGBM's float matrix: numbers as they are, categories as their codes
+        in the fitted order (the codes LightGBM learned from the categorical frame), missing or
+        unseen as NaN. Same values as the frame `_prepare` makes, without building one column
+        at a time: on a single row that was most of the prediction time."""
+        X = self._frame(X)
+        names = [str(c) for c in self.feature_names_in_]
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"X is missing columns seen in fit: {missing[:10]}")
+        X = X[list(self.feature_names_in_)]
+        # models saved before `category_codes_` existed build the map on each call
+        codes = getattr(self, "category_codes_", None) or _category_codes(self.categories_)
+        out = np.empty((len(X), len(names)), dtype=np.float64)
+        numeric = [j for j, n in enumerate(names) if n not in codes]
+        try:  # one block copy when the numeric columns convert as they are (the usual case)
+            out[:, numeric] = X.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            for j in numeric:
+                out[:, j] = pd.to_numeric(X.iloc[:, j], errors="coerce").to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                )
+        for j, name in enumerate(names):
+            if name in codes:
+                lookup = codes[name]
+                out[:, j] = [
+                    np.nan if v is None or v != v else lookup.get(str(v), np.nan)
+                    for v in X.iloc[:, j].tolist()
+                ]
+        return out
 
     @staticmethod
     def _labels(y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -256,18 +292,20 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         self.grade_thresholds_ = _cutoffs(raw, np.cumsum(GRADE_SHARES))
         return self
 
-    def _raw(self, Xp: pd.DataFrame) -> np.ndarray:
+    def _raw(self, Xp: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.booster_.predict(Xp, num_iteration=self.best_iteration_)
 
-    def _proba(self, Xp: pd.DataFrame) -> np.ndarray:
-        raw = self._raw(Xp)
+    def _proba(self, Xp: pd.DataFrame | np.ndarray) -> np.ndarray:
+        return self._calibrated(self._raw(Xp))
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
         if self.calibrator_ is None:
             return raw
         return np.clip(self.calibrator_.predict(raw), 0.0, 1.0)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "booster_")
-        p = self._proba(self._prepare(X))
+        p = self._proba(self._matrix(X))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: Any) -> np.ndarray:
@@ -292,7 +330,7 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         function of it, so it orders rows as `predict_proba` does, and also inside isotonic
         steps, where whole blocks of rows share one calibrated probability."""
         check_is_fitted(self, "booster_")
-        return self._raw(self._prepare(X))
+        return self._raw(self._matrix(X))
 
     def set_grade_thresholds(self, reference: Any) -> "ScoreModel":
         """Learn A/B/C cut-offs so a reference set (the holdout) splits 10/20/30/40%.
@@ -310,39 +348,67 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
             key = ref.astype(float)
         else:
             self.grade_on_ = "rank_score"
-            key = self._raw(self._prepare(reference))
+            key = self._raw(self._matrix(reference))
         self.grade_thresholds_ = _cutoffs(key, np.cumsum(GRADE_SHARES))
         return self
 
     def grades(self, X: Any) -> np.ndarray:
         """A–D by the learned cut-offs; a higher probability never gets a lower grade."""
         check_is_fitted(self, "grade_thresholds_")
-        Xp = self._prepare(X)
+        return self._grades(self._matrix(X))
+
+    def _grades(self, Xm: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
         # models saved before `grade_on_` existed cut on probabilities
         on = getattr(self, "grade_on_", "probability")
-        key = self._raw(Xp) if on == "rank_score" else self._proba(Xp)
+        raw = self._raw(Xm) if raw is None else raw
+        key = raw if on == "rank_score" else self._calibrated(raw)
         a, b, c = self.grade_thresholds_
         return np.select([key > a, key > b, key > c], list(GRADES[:3]), default=GRADES[3])
 
     def contributions(self, X: Any) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds; with `base_value` they sum to the raw score."""
         check_is_fitted(self, "booster_")
-        Xp = self._prepare(X)
-        c = self.booster_.predict(Xp, num_iteration=self.best_iteration_, pred_contrib=True)
+        X = self._frame(X)
+        return self._contributions(self._matrix(X), X.index)
+
+    def _contributions(self, Xm: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        c = self.booster_.predict(Xm, num_iteration=self.best_iteration_, pred_contrib=True)
         return pd.DataFrame(
-            c, index=Xp.index, columns=[*map(str, self.feature_names_in_), "base_value"]
+            c, index=index, columns=[*map(str, self.feature_names_in_), "base_value"]
         )
 
     def reasons(
         self, X: Any, *, top: int = 3, describe: Mapping[str, str] | None = None
     ) -> list[list[dict[str, Any]]]:
         """For each row, the strongest reasons up and down, in words."""
-        from models.reasons import explain_row
-
         check_is_fitted(self, "booster_")
         X = self._frame(X)
-        contrib = self.contributions(X)
+        return self._reasons(X, self._matrix(X), top=top, describe=describe)
+
+    def _reasons(
+        self,
+        X: pd.DataFrame,
+        Xm: np.ndarray,
+        *,
+        top: int = 3,
+        describe: Mapping[str, str] | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        from models.reasons import explain_row
+
+        contrib = self._contributions(Xm, X.index)
         return [
             explain_row(X.loc[idx], contrib.loc[idx].drop("base_value"), top=top, describe=describe)
             for idx in X.index
         ]
+
+    def assess(
+        self, X: Any, *, explain: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, list[list[dict[str, Any]]] | None]:
+        """Probability, grade and (optionally) reasons for each row, from one prepared matrix
+        and one pass through the trees: what serving asks for on every request."""
+        check_is_fitted(self, "grade_thresholds_")
+        X = self._frame(X)
+        Xm = self._matrix(X)
+        raw = self._raw(Xm)
+        reasons = self._reasons(X, Xm) if explain else None
+        return self._calibrated(raw), self._grades(Xm, raw), reasons

@@ -139,10 +139,8 @@ class Scorer:
         if not ids:
             return [], pd.DataFrame(columns=[column_of(r) for r in self.model.features])
         X = self.vectors(ids, customer_ids, as_of)
-        est = self.model.estimator
-        p = est.predict_proba(X)[:, 1]
-        grades = est.grades(X)
-        reasons = est.reasons(X) if explain else [[] for _ in ids]
+        p, grades, reasons = self.model.estimator.assess(X, explain=explain)
+        reasons = reasons if reasons is not None else [[] for _ in ids]
         scores = [
             Score(int(i), float(pi), round(float(pi) * 100, 1), str(g), r, self.model.label)
             for i, pi, g, r in zip(ids, p, grades, reasons, strict=True)

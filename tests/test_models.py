@@ -148,6 +148,20 @@ def test_unseen_category_counts_as_missing(data, fitted):
     np.testing.assert_array_equal(fitted.predict_proba(unseen), fitted.predict_proba(missing))
 
 
+def test_serving_matrix_predicts_exactly_as_the_training_frame(data, fitted):
+    X = data[0].head(300).copy()
+    X.iloc[::7, 0] = np.nan  # missing values, and a category never seen in fit
+    cat = next(c for c in X.columns if c in fitted.categories_)
+    X.loc[X.index[::5], cat] = "never-seen"
+    X.loc[X.index[::11], cat] = None
+    frame = fitted._prepare(X)
+    np.testing.assert_array_equal(fitted._raw(fitted._matrix(X)), fitted._raw(frame))
+    p, grades, reasons = fitted.assess(X.head(20), explain=True)
+    np.testing.assert_array_equal(p, fitted.predict_proba(X.head(20))[:, 1])
+    np.testing.assert_array_equal(grades, fitted.grades(X.head(20)))
+    assert reasons == fitted.reasons(X.head(20))
+
+
 def test_columns_by_name_extra_ignored_missing_refused(data, fitted):
     _, _, X_ho, _ = data
     rows = X_ho.head(50)
