@@ -226,7 +226,12 @@ def test_reload_under_load_never_fails_a_request(
         after = _new_version("conversion")
         registry.set_champion("conversion", after, "reload test")
         r = httpx.post(f"{base}/v1/models/reload", headers=keys["admin"], timeout=60)
-        assert {"model": "conversion", "before": before, "after": after, "changed": True} in r.json()
+        assert {
+            "model": "conversion",
+            "before": before,
+            "after": after,
+            "changed": True,
+        } in r.json()
         time.sleep(1.0)
         stop.set()
         for w in workers:
@@ -275,3 +280,21 @@ def test_log_files_are_never_half_written(tmp_path: Path) -> None:
     frame = read_predictions(tmp_path, "m")
     np.testing.assert_array_equal(np.sort(frame["f"].to_numpy()), np.arange(30.0))
     assert plog.written == 30 and plog.dropped == 0
+
+
+def test_drift_monitor_reads_what_the_api_scored(
+    client: TestClient, engine: Engine, world: Settings, keys: dict
+) -> None:
+    from training.drift import monitor
+
+    ids = _ids(engine, select(Customer.id).order_by(Customer.id.desc()).limit(600))
+    for k in range(0, 600, 200):
+        r = client.post(
+            "/v1/scores/conversion", json={"ids": ids[k : k + 200]}, headers=keys["marketer"]
+        )
+        assert r.status_code == 200
+    client.app.state.scoring.log.flush()
+    summary = monitor(world, "conversion", out_dir=world.data_dir / "reports")
+    assert summary.current_source == "the prediction log (last 7 days)"
+    assert summary.current_rows >= 600  # distinct customers scored, each once
+    assert summary.html_path.exists() and summary.features

@@ -25,6 +25,7 @@ SUMMARY_KEYS = {
     "generated_at",
     "reference_rows",
     "current_rows",
+    "current_source",
     "features",
     "drifted_features",
     "drifted_share",
@@ -118,6 +119,7 @@ def test_files_hold_the_report_and_our_summary(tmp_path: Path) -> None:
     assert str(summary).splitlines() == [
         "4 of 13 features drifted (31%): num_1, num_4, num_7, channel"
         " → retrain recommended (threshold 20%)",
+        "compared: 2,000 training rows with 1,500 from given",
         f"report: {summary.html_path}",
         f"summary: {summary.json_path}",
     ]
@@ -183,6 +185,7 @@ def test_str_is_a_short_verdict() -> None:
     )
     assert str(summary).splitlines() == [
         "3 of 41 features drifted (7%): a, b, c → no retrain needed (threshold 30%)",
+        "compared: 10 training rows with 10 from given",
         "report: out/lead_scoring-drift.html",
         "summary: out/lead_scoring-drift.json",
     ]

@@ -57,15 +57,49 @@ def current_of(settings: Settings, name: str, *, sample: int = 5_000) -> pd.Data
     return Scorer(settings, model).vectors(ids, cids)
 
 
+def logged_of(settings: Settings, name: str, *, days: int = 7, sample: int = 5_000) -> pd.DataFrame:
+    """The features of what the API actually scored in the last `days` (the prediction log)."""
+    from datetime import UTC, datetime, timedelta
+
+    from serving.prediction_log import read_predictions
+
+    since = datetime.now(UTC) - timedelta(days=days)
+    logged = read_predictions(settings.data_dir / "prediction_log", name, since=since)
+    if logged.empty:
+        return logged
+    # one row per entity, its latest score: a hot id scored many times counts once
+    logged = logged.drop_duplicates("entity_id", keep="last")
+    return logged.tail(sample).reset_index(drop=True)
+
+
 def monitor(
-    settings: Settings, name: str, out_dir: Path | None = None, drift_share: float = 0.3
+    settings: Settings,
+    name: str,
+    out_dir: Path | None = None,
+    drift_share: float = 0.3,
+    *,
+    min_logged: int = 200,
 ) -> DriftSummary:
+    """Drift of what the model scores now: the prediction log when the API has scored at least
+    `min_logged` distinct entities in the last week, else the online features of open leads
+    (or a sample of customers)."""
     reference, label = reference_of(settings, name)
-    current = current_of(settings, name)
+    logged = logged_of(settings, name)
+    if len(logged) >= min_logged:
+        current = logged[[c for c in reference.columns if c in logged.columns]]
+        source = "the prediction log (last 7 days)"
+    else:
+        current = current_of(settings, name)
+        source = (
+            "the online store (open leads)"
+            if name == "lead_scoring"
+            else ("the online store (a sample of customers)")
+        )
     return drift_report(
         reference,
         current,
         model=name,
         out_dir=out_dir or settings.data_dir / "reports",
         drift_share=drift_share,
+        current_source=source,
     )

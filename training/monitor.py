@@ -57,6 +57,7 @@ class DriftSummary:
     skipped: dict[str, str]
     html_path: Path
     json_path: Path
+    current_source: str = "given"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary: everything but the file paths (the JSON sits beside the HTML)."""
@@ -76,7 +77,10 @@ class DriftSummary:
         text += f" → {verdict} (threshold {self.drift_share:.0%})"
         if self.skipped:
             text += f"; {len(self.skipped)} column(s) skipped: {', '.join(self.skipped)}"
-        return f"{text}\nreport: {self.html_path}\nsummary: {self.json_path}"
+        return (
+            f"{text}\ncompared: {self.reference_rows:,} training rows with {self.current_rows:,} "
+            f"from {self.current_source}\nreport: {self.html_path}\nsummary: {self.json_path}"
+        )
 
 
 def drift_report(
@@ -87,6 +91,7 @@ def drift_report(
     out_dir: Path,
     features: Sequence[str] | None = None,
     drift_share: float = 0.3,
+    current_source: str = "given",
 ) -> DriftSummary:
     """Test every comparable feature for drift; write `<model>-drift.html` and `.json` to out_dir.
 
@@ -145,6 +150,7 @@ def drift_report(
         skipped=skipped,
         html_path=html_path,
         json_path=json_path,
+        current_source=current_source,
     )
     json_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     return summary
