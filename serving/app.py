@@ -15,6 +15,7 @@ from serving.api.routes import (
     customers,
     leads,
     offers,
+    recommendations,
     scores,
     users,
 )
@@ -47,7 +48,17 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.scoring = scoring
     problems.install(app)
     v1 = APIRouter(prefix="/v1")
-    for module in (customers, leads, campaigns, offers, coupons, activity, users, scores):
+    for module in (
+        customers,
+        leads,
+        campaigns,
+        offers,
+        coupons,
+        activity,
+        users,
+        scores,
+        recommendations,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
 

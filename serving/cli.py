@@ -145,7 +145,9 @@ def features_materialize(
 
 @app.command("train")
 def train_cmd(
-    model: Annotated[str, typer.Argument(help="lead_scoring | conversion | churn | all")],
+    model: Annotated[
+        str, typer.Argument(help="lead_scoring | conversion | churn | send_time | all")
+    ],
     seed: Annotated[int, typer.Option(help="random seed: same seed, same model")] = 0,
     max_rows: Annotated[int, typer.Option(help="cap on customer snapshot rows")] = 150_000,
     orders: Annotated[
@@ -168,11 +170,18 @@ def train_cmd(
 
         typer.echo(str(fit_churn_from_orders(pd.read_csv(orders), random_state=seed)))
         return
-    names = MODELS if model == "all" else (model,)
+    from training.send_time import train_send_time
+
+    others = {"send_time": lambda: train_send_time(settings)}
+    names = (*MODELS, *others) if model == "all" else (model,)
     for name in names:
-        if name not in MODELS:
-            raise typer.BadParameter(f"model must be one of {', '.join(MODELS)} or all")
-        typer.echo(str(train(settings, name, seed=seed, max_rows=max_rows)))
+        if name in others:
+            typer.echo(str(others[name]()))
+        elif name in MODELS:
+            typer.echo(str(train(settings, name, seed=seed, max_rows=max_rows)))
+        else:
+            choices = ", ".join((*MODELS, *others))
+            raise typer.BadParameter(f"model must be one of {choices} or all")
     typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
 
 

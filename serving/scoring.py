@@ -23,6 +23,8 @@ log = logging.getLogger("lodestar.scoring")
 
 # What each model scores: the id a caller sends is a lead's or a customer's.
 MODEL_ENTITY = {"lead_scoring": "lead", "conversion": "customer", "churn": "customer"}
+# Every model the API serves from the registry's @champion.
+SERVED = (*MODEL_ENTITY, "send_time", "next_best_action")
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def load_champion(settings: Settings, name: str, version: str | None = None) -> 
         return None
     from training import registry
 
-    return LoadedModel(name, version, registry.load(name, version), FEATURES[name])
+    return LoadedModel(name, version, registry.load(name, version), FEATURES.get(name, []))
 
 
 class Scorer:
@@ -148,6 +150,12 @@ class Scorer:
         return scores, X
 
 
+def _version(loaded: "Scorer | LoadedModel | None") -> str | None:
+    if loaded is None:
+        return None
+    return loaded.model.version if isinstance(loaded, Scorer) else loaded.version
+
+
 @dataclass(frozen=True)
 class Reload:
     model: str
@@ -176,34 +184,66 @@ class ScoringService:
             settings.data_dir / "prediction_log",
             flush_seconds=settings.prediction_log_flush_seconds,
         )
-        self._scorers: dict[str, Scorer | None] = {}
+        self._scorers: dict[str, Scorer | LoadedModel | None] = {}
+        self._readers: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
 
     def scorer(self, name: str) -> Scorer | None:
+        """The ready scorer of a score model (MODEL_ENTITY), None without a champion."""
+        got = self._get(name)
+        assert got is None or isinstance(got, Scorer)
+        return got
+
+    def model(self, name: str) -> LoadedModel | None:
+        """Any other champion (send_time, next_best_action), None without one."""
+        got = self._get(name)
+        assert got is None or isinstance(got, LoadedModel)
+        return got
+
+    def _get(self, name: str) -> "Scorer | LoadedModel | None":
         if name in self._scorers:
             return self._scorers[name]
         with self._load_lock:
             if name not in self._scorers:
-                model = load_champion(self.settings, name)
-                self._scorers[name] = Scorer(self.settings, model) if model else None
+                self._scorers[name] = self._build(name, champion_version(self.settings, name))
             return self._scorers[name]
 
+    def _build(self, name: str, version: str | None) -> "Scorer | LoadedModel | None":
+        model = load_champion(self.settings, name, version) if version else None
+        if model is None or name not in MODEL_ENTITY:
+            return model
+        return Scorer(self.settings, model)
+
+    def reader(self, entity: str, refs: Sequence[str]) -> Any:
+        """An OnlineReader for these features, built once (it resolves the registry)."""
+        key = (entity, tuple(refs))
+        found = self._readers.get(key)
+        if found is None:
+            from features.online import OnlineReader
+            from features.store import open_store
+
+            with self._load_lock:
+                found = self._readers.get(key)
+                if found is None:
+                    found = self._readers[key] = OnlineReader(
+                        open_store(self.settings), entity, list(refs)
+                    )
+        return found
+
     def loaded(self) -> dict[str, str | None]:
-        return {n: (s.model.version if s else None) for n, s in self._scorers.items()}
+        return {n: _version(s) for n, s in self._scorers.items()}
 
     def reload(self, names: Sequence[str] | None = None) -> list[Reload]:
         """Load every champion whose alias moved since it was loaded, then swap it in."""
         out = []
         with self._load_lock:
             for name in names or list(self._scorers):
-                current = self._scorers.get(name)
-                before = current.model.version if current else None
+                before = _version(self._scorers.get(name))
                 after = champion_version(self.settings, name)
                 if after != before or name not in self._scorers:
-                    model = load_champion(self.settings, name, after) if after else None
-                    self._scorers[name] = Scorer(self.settings, model) if model else None
+                    self._scorers[name] = self._build(name, after)
                     if after != before:
                         log.info("model %s: version %s -> %s", name, before, after)
                 out.append(Reload(name, before, after))

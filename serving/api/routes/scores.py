@@ -18,7 +18,7 @@ from serving.api.schemas.scores import (
 )
 from serving.core.errors import DomainError, NotFound
 from serving.core.models import Customer, Lead, Role, User
-from serving.scoring import MODEL_ENTITY, champion_version
+from serving.scoring import MODEL_ENTITY, SERVED, champion_version
 
 router = APIRouter(tags=["scores"])
 
@@ -104,7 +104,7 @@ def list_models(user: CurrentUser, scoring: ScoringDep) -> list[ModelState]:
             loaded_version=loaded.get(m),
             champion_version=champion_version(scoring.settings, m),
         )
-        for m in MODEL_ENTITY
+        for m in SERVED
     ]
 
 
@@ -113,5 +113,5 @@ def reload_models(user: DataScientist, scoring: ScoringDep) -> list[ReloadOut]:
     """Load every champion whose @champion alias moved; requests keep being served meanwhile."""
     return [
         ReloadOut(model=r.model, before=r.before, after=r.after, changed=r.changed)
-        for r in scoring.reload(list(MODEL_ENTITY))
+        for r in scoring.reload(list(SERVED))
     ]

@@ -1,0 +1,1 @@
+"""Recommendation services behind /v1/recommendations: send time and next-best-action."""
