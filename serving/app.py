@@ -13,6 +13,7 @@ from serving.api.routes import (
     campaigns,
     coupons,
     customers,
+    experiments,
     leads,
     offers,
     recommendations,
@@ -58,6 +59,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         users,
         scores,
         recommendations,
+        experiments,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
