@@ -342,5 +342,43 @@ def import_(
         raise typer.Exit(1)
 
 
+
+experiment_app = typer.Typer(help="A/B experiment analysis.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("analyze")
+def experiment_analyze(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet, one row per unit")],
+    arm: Annotated[str, typer.Option(help="column with each unit's arm")],
+    outcome: Annotated[str, typer.Option(help="column: 0/1 conversion, or a number per unit")],
+    control: Annotated[str | None, typer.Option(help="control arm (default: 'control')")] = None,
+    covariate: Annotated[str | None, typer.Option(help="pre-period column for CUPED")] = None,
+    segment: Annotated[str | None, typer.Option(help="column to break results down by")] = None,
+    revenue: Annotated[str | None, typer.Option(help="revenue column (blank = 0)")] = None,
+    alpha: Annotated[float, typer.Option(min=1e-6, max=0.5)] = 0.05,
+) -> None:
+    """Every arm against control: z / Welch tests, Bayesian chance to beat, CUPED, an
+    always-valid sequential p-value and a sample-ratio-mismatch check (exit 2 on a mismatch)."""
+    from training.experiment_csv import ExperimentDataError, analyze_csv
+
+    try:
+        report = analyze_csv(
+            data,
+            arm=arm,
+            outcome=outcome,
+            control=control,
+            covariate=covariate,
+            segment=segment,
+            revenue=revenue,
+            alpha=alpha,
+        )
+    except ExperimentDataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(str(report))
+    if report.result.srm_mismatch:
+        raise typer.Exit(2)
+
 if __name__ == "__main__":
     app()
