@@ -342,7 +342,6 @@ def import_(
         raise typer.Exit(1)
 
 
-
 experiment_app = typer.Typer(help="A/B experiment analysis.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 
@@ -379,6 +378,7 @@ def experiment_analyze(
     typer.echo(str(report))
     if report.result.srm_mismatch:
         raise typer.Exit(2)
+
 
 if __name__ == "__main__":
     app()
