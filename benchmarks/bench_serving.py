@@ -12,8 +12,11 @@ Needs a world with trained models: `make run` (or `lodestar demo --no-serve`) fi
 settings from the environment like every `lodestar` command.
 """
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it, before LightGBM loads
+
+import argparse  # noqa: E402
 import subprocess
 import sys
 import time

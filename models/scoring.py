@@ -91,6 +91,15 @@ def _calibrator(rows: int) -> Any:
     return _Platt()
 
 
+# Below this many rows a prediction runs on the calling thread: waking LightGBM's thread pool
+# costs more than the work, and a server already runs one request per thread.
+_SMALL_BATCH = 1_000
+
+
+def _threads(rows: int) -> dict[str, int]:
+    return {"num_threads": 1} if rows < _SMALL_BATCH else {}
+
+
 def _category_codes(categories: Mapping[str, list[Any]]) -> dict[str, dict[str, float]]:
     return {c: {v: float(k) for k, v in enumerate(cats)} for c, cats in categories.items()}
 
@@ -293,7 +302,7 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         return self
 
     def _raw(self, Xp: pd.DataFrame | np.ndarray) -> np.ndarray:
-        return self.booster_.predict(Xp, num_iteration=self.best_iteration_)
+        return self.booster_.predict(Xp, num_iteration=self.best_iteration_, **_threads(len(Xp)))
 
     def _proba(self, Xp: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self._calibrated(self._raw(Xp))
@@ -372,7 +381,9 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
         return self._contributions(self._matrix(X), X.index)
 
     def _contributions(self, Xm: np.ndarray, index: pd.Index) -> pd.DataFrame:
-        c = self.booster_.predict(Xm, num_iteration=self.best_iteration_, pred_contrib=True)
+        c = self.booster_.predict(
+            Xm, num_iteration=self.best_iteration_, pred_contrib=True, **_threads(len(Xm))
+        )
         return pd.DataFrame(
             c, index=index, columns=[*map(str, self.feature_names_in_), "base_value"]
         )
