@@ -10,10 +10,12 @@ from serving import runtime
 from serving.api import problems
 from serving.api.routes import (
     activity,
+    analytics,
     campaigns,
     coupons,
     customers,
     experiments,
+    forecasts,
     leads,
     offers,
     recommendations,
@@ -60,6 +62,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         scores,
         recommendations,
         experiments,
+        forecasts,
+        analytics,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
