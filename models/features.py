@@ -70,5 +70,13 @@ LEAD_SCORING = [
 ]
 CONVERSION = [*_PROFILE, *_BEHAVIOUR, *_ORDERS, *_CAMPAIGNS, *_RECENCY]
 CHURN = CONVERSION
+# Who responds to an offer: the conversion features, plus CRM tags ("deal_seeker", "vip") that
+# hint at price sensitivity and loyalty, which set how much a discount changes behaviour.
+NEXT_BEST_ACTION = [*CONVERSION, "customer_profile:tags"]
 
-FEATURES = {"lead_scoring": LEAD_SCORING, "conversion": CONVERSION, "churn": CHURN}
+FEATURES = {
+    "lead_scoring": LEAD_SCORING,
+    "conversion": CONVERSION,
+    "churn": CHURN,
+    "next_best_action": NEXT_BEST_ACTION,
+}

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # POST /v1/models/reload).
     model_poll_seconds: float = Field(default=30.0, ge=0)
     prediction_log_flush_seconds: float = Field(default=2.0, gt=0)
+    # Next-best-action contact policy: at most this many messages in this many days, no offer
+    # for this many days after a redemption, and only offers worth more than this.
+    nba_max_messages: int = Field(default=2, ge=0)
+    nba_window_days: float = Field(default=7.0, gt=0)
+    nba_cooldown_days: float = Field(default=14.0, ge=0)
+    nba_min_expected_value: float = 0.0
     # A hot (grade A) lead not contacted within this many hours is flagged.
     lead_sla_hours: float = 2.0
 

@@ -2,14 +2,18 @@
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from serving.api.deps import CurrentUser, Marketer, ScoringDep, SessionDep
+from models.next_best_action import Action, ContactPolicy
+from serving.api.deps import CurrentUser, Marketer, ScoringDep, SessionDep, SettingsDep
 from serving.api.routes.scores import NoChampion
 from serving.api.schemas.recommendations import (
+    ActionOut,
+    NextBestActionOut,
+    RemovedOut,
     ScheduledSend,
     ScheduleOut,
     ScheduleRequest,
@@ -17,7 +21,8 @@ from serving.api.schemas.recommendations import (
     Skipped,
 )
 from serving.core.errors import Invalid, NotFound
-from serving.core.models import Campaign, Exposure
+from serving.core.models import Campaign, Customer, Exposure
+from serving.recommend import next_best_action as nba
 from serving.recommend import send_time
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
@@ -115,4 +120,79 @@ def schedule_send_times(
         skipped=skipped,
         expected_opens=sum(s.expected_open_rate for s in sends),
         by_utc_hour=dict(sorted(by_hour.items())),
+    )
+
+
+@router.get("/next-best-action", response_model=NextBestActionOut)
+def get_next_best_action(
+    session: SessionDep,
+    user: CurrentUser,
+    scoring: ScoringDep,
+    settings: SettingsDep,
+    customer_id: Annotated[int, Query(description="the customer to act on")],
+    mode: Annotated[
+        Literal["greedy", "epsilon", "thompson"],
+        Query(description="greedy, or explore: epsilon-greedy or Thompson sampling"),
+    ] = "greedy",
+    epsilon: Annotated[float, Query(ge=0, le=1, description="exploration share (epsilon)")] = 0.1,
+) -> NextBestActionOut:
+    now = datetime.now(UTC)
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"no customer with id {customer_id}")
+    policy = ContactPolicy(
+        max_messages=settings.nba_max_messages,
+        window_days=settings.nba_window_days,
+        cooldown_days=settings.nba_cooldown_days,
+        min_expected_value=settings.nba_min_expected_value,
+    )
+    offers = nba.offer_infos(session, customer_id, now)
+    context = nba.contact_context(session, customer, now, policy)
+    session.close()
+    try:
+        r = nba.recommend(
+            scoring,
+            customer_id,
+            offers,
+            context,
+            policy=policy,
+            mode=mode,
+            epsilon=epsilon,
+            now=now,
+        )
+    except LookupError as e:
+        raise NoChampion(str(e)) from None
+
+    def action(a: Action) -> ActionOut:
+        return ActionOut(
+            offer_id=a.offer_id,
+            offer=r.offers[a.offer_id].name,
+            channel=a.channel,
+            expected_value=a.expected_value,
+            uplift=r.uplift.get(a.offer_id, float("nan")),
+            p_response=r.p_response.get(a.offer_id, float("nan")),
+        )
+
+    by_id = {a.offer_id: a for a in (*r.decision.actions, *r.decision.below_threshold)}
+    return NextBestActionOut(
+        customer_id=customer_id,
+        model_version=r.model_version,
+        decision_id=r.decision_id,
+        mode=mode,
+        chosen=None if r.chosen is None else action(by_id[r.chosen]),
+        propensity=r.propensity,
+        no_action_reason=None
+        if r.chosen is not None
+        else r.decision.no_action_reason or f"exploration ({mode}) drew no action",
+        actions=[action(a) for a in r.decision.actions],
+        removed=[
+            RemovedOut(
+                offer_id=x.offer_id,
+                offer=r.offers[x.offer_id].name,
+                policy=x.policy,
+                reason=x.reason,
+            )
+            for x in r.decision.removed
+        ],
+        p_response_without_offer=r.p_control,
     )

@@ -79,3 +79,35 @@ class ScheduleOut(BaseModel):
     skipped: list[Skipped]
     expected_opens: float = Field(description="sum of the expected open rates")
     by_utc_hour: dict[str, int] = Field(description="how many sends go out at each UTC hour")
+
+
+class ActionOut(BaseModel):
+    offer_id: int
+    offer: str
+    channel: str
+    expected_value: float = Field(description="uplift × value − P(response with it) × cost")
+    uplift: float = Field(description="P(response | offer) − P(response | no offer)")
+    p_response: float
+
+
+class RemovedOut(BaseModel):
+    offer_id: int
+    offer: str
+    policy: str = Field(
+        description="inactive, eligibility, budget, consent, frequency_cap, "
+        "cooldown, no_score or min_expected_value"
+    )
+    reason: str
+
+
+class NextBestActionOut(BaseModel):
+    customer_id: int
+    model_version: str
+    decision_id: str = Field(description="finds this decision in the prediction log")
+    mode: Literal["greedy", "epsilon", "thompson"]
+    chosen: ActionOut | None = Field(description="null = no action")
+    propensity: float = Field(description="the probability this policy had of choosing it")
+    no_action_reason: str | None
+    actions: list[ActionOut] = Field(description="every allowed action, best first")
+    removed: list[RemovedOut] = Field(description="every other offer, with what removed it")
+    p_response_without_offer: float
