@@ -146,7 +146,10 @@ def features_materialize(
 @app.command("train")
 def train_cmd(
     model: Annotated[
-        str, typer.Argument(help="lead_scoring | conversion | churn | send_time | all")
+        str,
+        typer.Argument(
+            help="lead_scoring | conversion | churn | send_time | next_best_action | all"
+        ),
     ],
     seed: Annotated[int, typer.Option(help="random seed: same seed, same model")] = 0,
     max_rows: Annotated[int, typer.Option(help="cap on customer snapshot rows")] = 150_000,
@@ -170,9 +173,9 @@ def train_cmd(
 
         typer.echo(str(fit_churn_from_orders(pd.read_csv(orders), random_state=seed)))
         return
-    from training.send_time import train_send_time
+    from training.jobs import other_trainers
 
-    others = {"send_time": lambda: train_send_time(settings)}
+    others = other_trainers(settings, seed=seed)
     names = (*MODELS, *others) if model == "all" else (model,)
     for name in names:
         if name in others:
@@ -340,6 +343,27 @@ def import_(
     typer.echo(str(report))
     if not report.ok:
         raise typer.Exit(1)
+
+
+evaluate_app = typer.Typer(help="Judge a policy off-line.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+
+
+@evaluate_app.command("nba")
+def evaluate_nba_cmd(
+    policy: Annotated[
+        str, typer.Option(help="greedy | epsilon | thompson: the policy to judge")
+    ] = "greedy",
+    epsilon: Annotated[float, typer.Option(min=0, max=1, help="exploration share")] = 0.1,
+    version: Annotated[str, typer.Option(help="registered version or alias")] = "champion",
+) -> None:
+    """Next-best-action on the held-out exposures: IPS / DR / direct estimates with 95% intervals
+    beside best-single-offer, random and no action (and the true values on a simulated world)."""
+    from training.nba import evaluate_nba
+
+    if policy not in ("greedy", "epsilon", "thompson"):
+        raise typer.BadParameter("policy must be greedy, epsilon or thompson")
+    typer.echo(str(evaluate_nba(get_settings(), policy, epsilon=epsilon, version=version)))  # type: ignore[arg-type]
 
 
 experiment_app = typer.Typer(help="A/B experiment analysis.", no_args_is_help=True)

@@ -95,10 +95,11 @@ def prepare_features(settings: Settings, *, fresh: bool) -> str:
 
 
 def prepare_models(settings: Settings, *, fresh: bool) -> str:
-    """Train the three models (once per world), score the open leads, check drift."""
+    """Train every model (once per world), score the open leads, check drift."""
     from training import registry
     from training.batch import score_open_leads
     from training.drift import monitor
+    from training.jobs import other_trainers
     from training.tracking import configure
     from training.train import MODELS, train
 
@@ -109,6 +110,12 @@ def prepare_models(settings: Settings, *, fresh: bool) -> str:
             try:
                 lines.append(str(train(settings, name)))
             except ValueError as exc:  # a world too small or too short for this label
+                lines.append(f"{name}: not trained ({exc})")
+    for name, fit in other_trainers(settings).items():
+        if fresh or registry.champion_version(name) is None:
+            try:
+                lines.append(str(fit()))
+            except ValueError as exc:
                 lines.append(f"{name}: not trained ({exc})")
     lines.append(str(score_open_leads(settings)))
     if registry.champion_version("lead_scoring") is not None:
@@ -133,6 +140,10 @@ def banner(info: DemoInfo, base_url: str) -> str:
             f"  source {info.keys_file}",
             f'  curl -s -H "X-API-Key: $REP_KEY" '
             f"'{base_url}/v1/leads?owner=me&sort=-score&limit=5'",
+            f'  curl -s -H "X-API-Key: $ADMIN_KEY" '
+            f"'{base_url}/v1/recommendations/send-time?customer_id=17&channel=email'",
+            f'  curl -s -H "X-API-Key: $ADMIN_KEY" '
+            f"'{base_url}/v1/recommendations/next-best-action?customer_id=17'",
             "",
         ]
     )
