@@ -13,7 +13,6 @@ Needs LODESTAR_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import load, record  # noqa: E402
+from benchmarks.common import load, record, start_api  # noqa: E402
 from serving.core.db import make_engine, make_sessionmaker  # noqa: E402
 from serving.core.migrate import upgrade  # noqa: E402
 from serving.core.models import Role  # noqa: E402
@@ -56,23 +55,8 @@ def main() -> None:
             s.commit()
             code_str = codes[0]
         port = free_port()
-        env = {**os.environ, "LODESTAR_DATABASE_URL": url, "LODESTAR_DB_POOL_SIZE": "20"}
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "serving.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-migrate",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = {"LODESTAR_DATABASE_URL": url, "LODESTAR_DB_POOL_SIZE": "20"}
+        server = start_api(port, args.workers, env)
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(100):

@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import load, percentiles, record  # noqa: E402
+from benchmarks.common import load, percentiles, record, start_api  # noqa: E402
 from serving.config import get_settings  # noqa: E402
 from serving.core.db import make_engine, make_sessionmaker  # noqa: E402
 from serving.core.models import Customer, Lead, Role  # noqa: E402
@@ -115,22 +115,7 @@ def main() -> None:
 
     env = {**os.environ, "LODESTAR_MODEL_POLL_SECONDS": "0", "OMP_WAIT_POLICY": "PASSIVE"}
     port, mport = free_port(), free_port()
-    api = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "serving.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-migrate",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    api = start_api(port, args.workers, env)
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     served = subprocess.Popen(
         [

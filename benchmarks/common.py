@@ -1,7 +1,10 @@
 """What every benchmark shares: timing, peak memory, latency percentiles and the results file."""
 
 import json
+import os
 import platform
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -76,3 +79,23 @@ def load(clients: int, seconds: float, one_call: Callable[[int, int], None]) -> 
         "errors": sum(errors),
         **percentiles(flat),
     }
+
+
+def start_api(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:  # type: ignore[type-arg]
+    """`lodestar serve` in its own process, so the load comes from another one."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serving.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-migrate",
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
