@@ -20,6 +20,7 @@ from serving.api.routes import (
     offers,
     recommendations,
     scores,
+    targeting,
     users,
 )
 from serving.config import Settings, get_settings
@@ -64,6 +65,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         experiments,
         forecasts,
         analytics,
+        targeting,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

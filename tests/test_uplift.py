@@ -1,0 +1,358 @@
+"""Uplift: the learners on data with known individual effects, the metrics against values worked
+out by hand, input checks, and (slow) training on a simulated world, the registry and the
+targeting endpoint."""
+
+import uuid
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.exceptions import NotFittedError
+
+from models.uplift import (
+    LEARNERS,
+    ClassTransformationLearner,
+    TLearner,
+    XLearner,
+    auuc,
+    mixed_uplift,
+    qini_coefficient,
+    qini_curve,
+    uplift_at_k,
+    uplift_curve,
+)
+from serving.config import Settings
+
+FAST = {"n_estimators": 300, "learning_rate": 0.08, "random_state": 0, "n_jobs": 1}
+
+
+def experiment(
+    n: int, arms: int = 1, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Numbers, text and tag-list columns with holes; a baseline driven by x0 and region, and
+    effects (some negative: sleeping dogs) driven by x1, plan, a tag and, per arm, region."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(4)})
+    X["region"] = rng.choice(["north", "south", "east", "west"], n)
+    X["plan"] = rng.choice(["free", "pro"], n, p=[0.6, 0.4])
+    deal = rng.random(n) < 0.3
+    X["tags"] = [
+        ["deal_seeker", "vip"] if d else ["vip"] if rng.random() < 0.3 else [] for d in deal
+    ]
+    base = 1 / (1 + np.exp(-(-1.4 + 0.8 * X["x0"] + 0.6 * (X["region"] == "north"))))
+    tau = np.column_stack(
+        [
+            0.22 / (1 + np.exp(-2.5 * (X["x1"] + 0.4 * a)))
+            - 0.08
+            + 0.06 * (X["plan"] == "pro")
+            + 0.05 * deal
+            - 0.05 * a * (X["region"] == "west")
+            for a in range(arms)
+        ]
+    )
+    tau = np.clip(base.to_numpy()[:, None] + tau, 0, 1) - base.to_numpy()[:, None]
+    t = rng.integers(0, arms + 1, n)
+    p = base + np.where(t > 0, tau[np.arange(n), np.maximum(t - 1, 0)], 0.0)
+    y = (rng.random(n) < p).astype(int)
+    for col in ("x0", "x1"):
+        X.loc[rng.random(n) < 0.1, col] = np.nan
+    X.loc[rng.random(n) < 0.1, "region"] = None
+    X.loc[rng.random(n) < 0.05, "tags"] = None
+    return X, t, y, tau
+
+
+@pytest.fixture(scope="module")
+def binary():
+    return experiment(12_000, 1, seed=0), experiment(12_000, 1, seed=1)
+
+
+@pytest.mark.parametrize("name", list(LEARNERS))
+def test_learners_rank_true_uplift_binary(binary, name: str) -> None:
+    (X, t, y, _), (Xh, th, yh, tau_h) = binary
+    est = LEARNERS[name](**FAST).fit(X, t, y)
+    u = est.predict(Xh)
+    assert u.shape == (len(Xh),) and est.arms_ == [1]
+    q = qini_coefficient(yh, th == 1, u)
+    q_true = qini_coefficient(yh, th == 1, tau_h[:, 0])
+    assert q_true > 0.01
+    assert q > 0.6 * q_true, (q, q_true)  # random targeting scores 0
+    assert np.corrcoef(u, tau_h[:, 0])[0, 1] > 0.6
+
+
+def test_learners_on_three_arms() -> None:
+    (X, t, y, _), (Xh, th, yh, tau_h) = experiment(15_000, 2, 2), experiment(10_000, 2, 3)
+    for cls in (TLearner, XLearner, ClassTransformationLearner):
+        est = cls(**FAST).fit(X, t, y)
+        u = est.predict(Xh)
+        assert u.shape == (len(Xh), 2) and est.arms_ == [1, 2]
+        frame = est.predict_frame(Xh)
+        assert list(frame.columns) == [1, 2] and frame.index.equals(Xh.index)
+        for a in (1, 2):
+            rows = (th == 0) | (th == a)
+            q = qini_coefficient(yh[rows], th[rows] == a, u[rows, a - 1])
+            q_true = qini_coefficient(yh[rows], th[rows] == a, tau_h[rows, a - 1])
+            assert q > 0.5 * q_true > 0, (cls.__name__, a, q, q_true)
+
+
+def test_known_propensities_undo_pooling_bias() -> None:
+    """Two experiments pooled: 20% treated where few buy, 80% where many do; the effect is
+    0.05 everywhere. Treated rows then come mostly from the buyers' experiment, so without the
+    propensities every learner sees a large false effect; with them, about 0.05."""
+    rng = np.random.default_rng(4)
+    n = 16_000
+    b = rng.random(n) < 0.5
+    X = pd.DataFrame({"x0": rng.normal(size=n), "x1": rng.normal(size=n)})
+    e = np.where(b, 0.8, 0.2)
+    t = (rng.random(n) < e).astype(int)
+    y = (rng.random(n) < np.where(b, 0.4, 0.1) + 0.05 * t).astype(int)
+    P = pd.DataFrame({0: 1 - e, 1: e})
+    naive = TLearner(**FAST).fit(X, t, y).predict(X).mean()
+    assert naive > 0.15
+    for cls in LEARNERS.values():
+        est = cls(**FAST).fit(X, t, y, propensity=P)
+        assert abs(est.predict(X).mean() - 0.05) < 0.03, cls.__name__
+    # a 1-D array (binary) means P(treated) and gives the same fit
+    a = XLearner(**FAST).fit(X, t, y, propensity=e).predict(X)
+    np.testing.assert_allclose(a, XLearner(**FAST).fit(X, t, y, propensity=P).predict(X))
+
+
+def test_string_labels_and_arrays() -> None:
+    X, t, y, _ = experiment(3_000, 2, 5)
+    labels = np.array(["holdout", "A", "B"])[t]
+    est = TLearner(control="holdout", **FAST).fit(X, labels, y)
+    assert est.arms_ == ["A", "B"]
+    num = X[["x0", "x1", "x2", "x3"]]
+    fitted = XLearner(**FAST).fit(num.to_numpy(), t == 1, y)  # bools: False is the control
+    assert fitted.predict(num.to_numpy()[:5]).shape == (5,)
+
+
+# -- metrics by hand -----------------------------------------------------------------------------
+
+Y4, T4, S4 = np.array([1, 0, 1, 0]), np.array([1, 1, 0, 0]), np.array([4.0, 3, 2, 1])
+
+
+def test_qini_curve_and_coefficient_by_hand() -> None:
+    # top 1: 1 treated buyer, no control → 1; top 2: still 1; top 3: 1 − 1·2/1 = −1;
+    # all: 1 − 1·2/2 = 0; divided by the 2 treated rows
+    x, q = qini_curve(Y4, T4, S4)
+    np.testing.assert_allclose(x, [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_allclose(q, [0, 0.5, 0.5, -0.5, 0])
+    # trapezoids: .0625 + .125 + 0 − .0625; random line ends at 0
+    assert qini_coefficient(Y4, T4, S4) == pytest.approx(0.125)
+    assert qini_coefficient(Y4, T4, -S4) < 0
+
+
+def test_uplift_curve_and_auuc_by_hand() -> None:
+    # (rate_t − rate_c) × share: (1 − 0)·.25, (.5 − 0)·.5, (.5 − 1)·.75, (.5 − .5)·1
+    x, u = uplift_curve(Y4, T4, S4)
+    np.testing.assert_allclose(u, [0, 0.25, 0.25, -0.375, 0])
+    assert auuc(Y4, T4, S4) == pytest.approx(0.03125)
+
+
+def test_uplift_at_k_by_hand() -> None:
+    y, t = np.array([1, 1, 0, 0, 1, 0]), np.array([1, 0, 1, 0, 1, 0])
+    s = np.array([6.0, 5, 4, 3, 2, 1])
+    assert uplift_at_k(y, t, s, 0.5) == pytest.approx(0.5 - 1.0)  # treated 1/2, control 1/1
+    assert uplift_at_k(y, t, s, 4 / 6) == pytest.approx(0.0)  # 1/2 vs 1/2
+    assert uplift_at_k(y, t, s, 1.0) == pytest.approx(2 / 3 - 1 / 3)
+    # inverse propensity weights: treated 1/e = 2, 2; control 1/(1 − e) = 4, 2
+    e = np.array([0.5, 0.5, 0.75, 0.5])
+    assert uplift_at_k(Y4, T4, S4, 1.0, propensity=e) == pytest.approx(2 / 4 - 4 / 6)
+    # a constant propensity changes nothing
+    assert uplift_at_k(y, t, s, 0.5, propensity=0.3) == pytest.approx(-0.5)
+
+
+def test_ties_are_order_free() -> None:
+    """All tied = random targeting's expectation: Qini 0, AUUC = ATE/2, uplift@k = ATE."""
+    y, t = np.array([1, 0, 0, 1, 0, 0]), np.array([1, 1, 1, 0, 0, 0])
+    flat = np.zeros(6)
+    assert qini_coefficient(y, t, flat) == pytest.approx(0.0)
+    assert auuc(y, t, flat) == pytest.approx(0.0)  # ATE 1/3 − 1/3
+    y2 = np.array([1, 1, 0, 0, 0, 0])
+    assert uplift_at_k(y2, t, flat, 0.3) == pytest.approx(2 / 3)
+    assert auuc(y2, t, flat) == pytest.approx(1 / 3)
+    assert qini_coefficient(y2[::-1], t[::-1], flat) == pytest.approx(0.0)
+
+
+def test_mixed_uplift() -> None:
+    u = pd.DataFrame({1: [0.1, -0.2], 2: [0.3, 0.0]})
+    np.testing.assert_allclose(mixed_uplift(u, {1: 1, 2: 3}), [0.25, -0.05])
+    np.testing.assert_allclose(mixed_uplift(u, {1: 1, 9: 5}), [0.1, -0.2])  # unknown: skipped
+    with pytest.raises(ValueError, match="none of the arms"):
+        mixed_uplift(u, {9: 1})
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def test_learner_input_validation() -> None:
+    X, t, y, _ = experiment(400, 1, 6)
+    est = TLearner(**FAST)
+    with pytest.raises(ValueError, match="control label 0"):
+        est.fit(X, t + 1, y)
+    with pytest.raises(ValueError, match="only the control"):
+        est.fit(X, np.zeros(len(t)), y)
+    with pytest.raises(ValueError, match="missing values"):
+        est.fit(X, np.where(np.arange(len(t)) == 0, np.nan, t), y)
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(X, t, np.where(np.arange(len(y)) == 0, np.nan, y))
+    with pytest.raises(ValueError, match="numeric"):
+        est.fit(X, t, np.array(["yes"] * len(y)))
+    with pytest.raises(ValueError, match="inconsistent"):
+        est.fit(X, t[:-1], y[:-1])
+    with pytest.raises(ValueError, match="only outcome"):
+        est.fit(X, t, np.where(t == 1, 1, y))
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        est.fit(X, t, y, propensity=1.5)
+    with pytest.raises(ValueError, match="no probability for labels"):
+        est.fit(X, t, y, propensity={1: 0.5})
+    with pytest.raises(ValueError, match="impossible"):
+        est.fit(X, t, y, propensity=pd.DataFrame({0: np.ones(len(t)), 1: np.zeros(len(t))}))
+    with pytest.raises(ValueError, match="0 sample"):
+        est.fit(X.iloc[:0], t[:0], y[:0])
+    X3, t3, y3, _ = experiment(400, 2, 6)
+    with pytest.raises(ValueError, match="several arms"):
+        est.fit(X3, t3, y3, propensity=0.5)
+    with pytest.raises(NotFittedError):
+        TLearner().predict(X)
+    fitted = TLearner(**FAST).fit(X, t, y)
+    with pytest.raises(ValueError, match="missing columns"):
+        fitted.predict(X.drop(columns=["x0"]))
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="sparse"):
+        import scipy.sparse as sp
+
+        fitted.predict(sp.csr_matrix(np.zeros((2, X.shape[1]))))
+
+
+def test_metric_input_validation() -> None:
+    with pytest.raises(ValueError, match="0/1"):
+        qini_coefficient(Y4, np.array([0, 1, 2, 0]), S4)
+    with pytest.raises(ValueError, match="both treated and control"):
+        auuc(Y4, np.ones(4), S4)
+    with pytest.raises(ValueError, match="NaN"):
+        qini_curve(Y4, T4, np.array([1.0, np.nan, 0, 0]))
+    with pytest.raises(ValueError, match="inconsistent"):
+        uplift_at_k(Y4, T4, S4[:3])
+    with pytest.raises(ValueError, match="share of rows"):
+        uplift_at_k(Y4, T4, S4, 0.0)
+    with pytest.raises(ValueError, match="no treated or no control"):
+        uplift_at_k(Y4, T4, S4, 0.5)  # the top two are both treated
+    with pytest.raises(ValueError, match="strictly between"):
+        qini_coefficient(Y4, T4, S4, propensity=1.0)
+
+
+def test_train_uplift_csv(tmp_path: Path) -> None:
+    from training.uplift import train_uplift_csv
+
+    X, t, y, _ = experiment(6_000, 2, 7)
+    frame = X.drop(columns=["tags"]).assign(
+        arm=np.array(["control", "ten_off", "free_ship"])[t], bought=y
+    )
+    frame.to_csv(tmp_path / "exp.csv", index=False)
+    result = train_uplift_csv(tmp_path / "exp.csv", "arm", "bought", n_jobs=1)
+    assert result.rows == {"train": 4_200, "holdout": 1_800, "arms": 2}
+    assert "control 'control'" in result.source and result.winner.split(" [")[0] in LEARNERS
+    assert result.metrics[result.winner]["qini"] > 0
+    assert "random [ten_off]" in result.metrics and "Qini" in str(result)
+    with pytest.raises(ValueError, match="no column"):
+        train_uplift_csv(tmp_path / "exp.csv", "nope", "bought")
+    with pytest.raises(ValueError, match="not a treatment value"):
+        train_uplift_csv(tmp_path / "exp.csv", "arm", "bought", control="placebo")
+
+
+# -- a simulated world: training, registry, targeting ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from features.jobs import apply_repo
+    from features.pipelines import build_features
+    from serving.simulator import run_simulation
+
+    tmp = tmp_path_factory.mktemp("uplift")
+    s = Settings(
+        database_url=f"sqlite:///{tmp}/u.db",
+        data_dir=tmp / "data",
+        mlflow_tracking_uri=f"sqlite:///{tmp}/mlflow.db",
+        feast_project=f"u{uuid.uuid4().hex[:8]}",
+    )
+    run_simulation(s, customers=4_000, days=150, seed=11, reset=True)
+    build_features(s)
+    apply_repo(s)
+    return s
+
+
+@pytest.mark.slow
+def test_campaign_uplift_training_and_targeting(world: Settings, tmp_path: Path) -> None:
+    from features.jobs import materialize
+    from serving.app import create_app
+    from serving.core.db import make_engine, make_sessionmaker
+    from serving.core.models import Campaign, Exposure, Role
+    from serving.core.services.users import create_user
+    from training import registry
+    from training.uplift import train_uplift_campaign
+
+    result = train_uplift_campaign(world, seed=0)
+    m = result.metrics
+    best = m[result.winner]["qini"]
+    assert best > m["random"]["qini"] == 0 and best > m["response model"]["qini"], str(result)
+    assert m["oracle"]["qini"] > 0 and result.vs_oracle is not None
+    assert result.promoted and result.version == "1" and "champion" in str(result)
+    assert registry.champion_version("uplift") == "1"
+    run = mlflow.get_run(result.run_id)
+    assert run.data.metrics["best_vs_oracle_qini"] == pytest.approx(result.vs_oracle)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "evaluation")}
+    assert {"evaluation/qini.png", "evaluation/metrics.json"} <= artifacts
+
+    materialize(world, incremental=False)
+    engine = make_engine(world.database_url)
+    with make_sessionmaker(engine, write=True)() as s:
+        _, key = create_user(session=s, email="m@x.io", name="m", role=Role.marketer)
+        _, rep = create_user(session=s, email="r@x.io", name="r", role=Role.sales_rep)
+        last = max(s.query(Exposure.campaign_id).filter(Exposure.arm_id.isnot(None)).distinct())
+        promo = s.get(Campaign, last[0])
+        offer = next(a.offer_id for a in promo.arms if a.offer_id is not None)
+        promo_id = promo.id
+    h = {"X-API-Key": key}
+    with TestClient(create_app(engine, settings=world)) as c:
+        r = c.get(f"/v1/campaigns/{promo_id}/targeting?budget=50", headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        targets = body["targets"]
+        assert 0 < len(targets) <= 50 and body["audience"] == "exposures"
+        uplift = [x["uplift"] for x in targets]
+        assert min(uplift) >= 0 and uplift == sorted(uplift, reverse=True)
+        assert body["expected_incremental_conversions"] == pytest.approx(sum(uplift))
+        assert body["sleeping_dogs_excluded"] >= 0 and body["model_version"] == "uplift:v1"
+        everyone = c.get(f"/v1/campaigns/{promo_id}/targeting?budget=100000", headers=h).json()
+        assert len(everyone["targets"]) + everyone["sleeping_dogs_excluded"] == everyone["scored"]
+        draft = c.post(
+            "/v1/campaigns",
+            json={
+                "name": "next promo",
+                "channel": "email",
+                "arms": [
+                    {"name": "control", "is_control": True},
+                    {"name": "offer", "offer_id": offer},
+                ],
+            },
+            headers=h,
+        ).json()
+        r = c.get(f"/v1/campaigns/{draft['id']}/targeting?budget=10", headers=h).json()
+        assert r["audience"] == "consent" and len(r["targets"]) <= 10
+        assert c.get("/v1/campaigns/999999/targeting?budget=5", headers=h).status_code == 404
+        for bad in (0, 100_001, "x"):
+            got = c.get(f"/v1/campaigns/{promo_id}/targeting?budget={bad}", headers=h)
+            assert got.status_code == 422 and got.json()["errors"][0]["field"] == "budget"
+        got = c.get(f"/v1/campaigns/{promo_id}/targeting", headers={"X-API-Key": rep})
+        assert got.status_code == 403
+    empty = world.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{tmp_path}/none.db"})
+    with TestClient(create_app(engine, settings=empty)) as c:
+        got = c.get(f"/v1/campaigns/{promo_id}/targeting?budget=5", headers=h)
+        assert got.status_code == 503 and "lodestar train uplift" in got.json()["detail"]
+    engine.dispose()
