@@ -247,16 +247,18 @@ class OfferUpliftModel(BaseEstimator):
         return models
 
     # -- predict ------------------------------------------------------------------------------
-    def _prepared(self, X: Any) -> pd.DataFrame:
+    def _prepared(self, X: Any) -> np.ndarray:
+        """The float matrix the regressors were fitted on (categories as the fitted codes):
+        the same values as the frame `fit` built, without building one column at a time."""
         check_is_fitted(self, "control_")
-        return self.control_._prepare(self._expand(X))
+        return self.control_._matrix(self._expand(X))
 
     def predict_control(self, X: Any) -> np.ndarray:
         """P(response | x, no offer)."""
         check_is_fitted(self, "control_")
         return self.control_.predict_proba(self._expand(X))[:, 1]
 
-    def _average(self, offer: Any, draw: int, Xp: pd.DataFrame) -> np.ndarray:
+    def _average(self, offer: Any, draw: int, Xp: np.ndarray) -> np.ndarray:
         members = self.uplift_models_[offer][draw]
         return np.mean([m.predict(Xp, num_iteration=it) for m, it in members], axis=0)
 
@@ -274,7 +276,7 @@ class OfferUpliftModel(BaseEstimator):
         """P(response | x, offer) − P(response | x, no offer), one column per offer."""
         Xp = self._prepared(X)
         cols = {o: self._average(o, 0, Xp) for o in self.offers_}
-        return pd.DataFrame(cols, index=Xp.index, columns=self.offers_)
+        return pd.DataFrame(cols, index=as_frame(X).index, columns=self.offers_)
 
     def uplift_sd(self, X: Any) -> pd.DataFrame:
         """The bootstrap spread of the uplift (zeros without `n_bootstrap`)."""
