@@ -26,19 +26,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from models.list_columns import expand_lists, list_tokens
 from models.scoring import ScoreModel, as_frame
 
 # --- uplift -----------------------------------------------------------------------------------
-
-MAX_TOKENS = 50  # indicator columns per list column (the most frequent values seen in fit)
-_LIST_TYPES = (list, tuple, np.ndarray)
-
-
-def _is_list_column(s: pd.Series) -> bool:
-    if s.dtype != object:
-        return False
-    values = s.dropna()
-    return len(values) > 0 and all(isinstance(v, _LIST_TYPES) for v in values.head(200))
 
 
 def _has_offer(offer: Any) -> np.ndarray:
@@ -111,27 +102,11 @@ class OfferUpliftModel(BaseEstimator):
 
     # -- columns ------------------------------------------------------------------------------
     def _learn_lists(self, X: pd.DataFrame) -> None:
-        self.list_tokens_: dict[str, list[str]] = {}
-        for col in X.columns:
-            if _is_list_column(X[col]):
-                counts = pd.Series(
-                    [str(t) for v in X[col].dropna() for t in v], dtype=object
-                ).value_counts()
-                self.list_tokens_[str(col)] = sorted(counts.index[:MAX_TOKENS].tolist())
+        self.list_tokens_ = list_tokens(X)
 
     def _expand(self, X: Any) -> pd.DataFrame:
         """Lists of strings become one 0/1 column per token seen in fit (NaN when missing)."""
-        X = as_frame(X)
-        if not self.list_tokens_:
-            return X
-        out = X.drop(columns=[c for c in X.columns if str(c) in self.list_tokens_])
-        extra = {}
-        for col, tokens in self.list_tokens_.items():
-            values = X[col] if col in X.columns else pd.Series([None] * len(X), index=X.index)
-            sets = [set(map(str, v)) if isinstance(v, _LIST_TYPES) else None for v in values]
-            for t in tokens:
-                extra[f"{col}={t}"] = [np.nan if s is None else float(t in s) for s in sets]
-        return pd.concat([out, pd.DataFrame(extra, index=X.index)], axis=1)
+        return expand_lists(as_frame(X), self.list_tokens_)
 
     def _response_model(self, seed: int) -> ScoreModel:
         return ScoreModel(random_state=seed, n_jobs=self.n_jobs)

@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from models.list_columns import expand_lists, list_tokens
 from models.scoring import ScoreModel, as_frame
 
 ArrayLike = Any
@@ -126,37 +127,16 @@ def _propensities(
 
 # -- columns ----------------------------------------------------------------------------------
 
-MAX_TOKENS = 50  # indicator columns per list column: its most frequent values seen in fit
-_LIST_TYPES = (list, tuple, np.ndarray)
-
 
 class ListColumns:
-    """Columns of lists of strings (CRM tags) → a 0/1 column `col=value` per frequent value
-    seen in fit (NaN where the list is missing); other columns pass through. The booster's
-    input handling takes numbers and text only, and a tag like "deal_seeker" is a signal on
-    its own, not as part of a whole list's text."""
+    """Tags → 0/1 columns (models/list_columns.py), as a fitted step."""
 
     def fit(self, X: pd.DataFrame) -> "ListColumns":
-        self.tokens_: dict[str, list[str]] = {}
-        for col in X.columns:
-            values = X[col].dropna() if X[col].dtype == object else ()
-            if len(values) and all(isinstance(v, _LIST_TYPES) for v in values.head(200)):
-                counts = pd.Series([str(t) for v in values for t in v], dtype=object)
-                top = counts.value_counts().index[:MAX_TOKENS]
-                self.tokens_[str(col)] = sorted(top.tolist())
+        self.tokens_ = list_tokens(X)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        if not self.tokens_:
-            return X
-        out = X.drop(columns=[c for c in X.columns if str(c) in self.tokens_])
-        extra = {}
-        for col, tokens in self.tokens_.items():
-            values = X[col] if col in X.columns else pd.Series([None] * len(X), index=X.index)
-            sets = [set(map(str, v)) if isinstance(v, _LIST_TYPES) else None for v in values]
-            for tok in tokens:
-                extra[f"{col}={tok}"] = [np.nan if s is None else float(tok in s) for s in sets]
-        return pd.concat([out, pd.DataFrame(extra, index=X.index)], axis=1)
+        return expand_lists(X, self.tokens_)
 
 
 # -- boosters ---------------------------------------------------------------------------------
