@@ -407,6 +407,38 @@ def evaluate_nba_cmd(
     typer.echo(str(evaluate_nba(get_settings(), policy, epsilon=epsilon, version=version)))  # type: ignore[arg-type]
 
 
+@evaluate_app.command("forecast")
+def evaluate_forecast_cmd(
+    holdout_share: Annotated[
+        float, typer.Option(min=0.05, max=0.9, help="share of the ended campaigns held out")
+    ] = 0.25,
+    method: Annotated[str, typer.Option(help="glm | gbm | glm,gbm: the models to judge")] = "glm",
+) -> None:
+    """Campaign forecasts on the latest ended campaigns, each forecast from what ended before it
+    started: MAPE, 80% interval coverage and interval score beside seasonal naive."""
+    import time
+
+    from models.forecast import METHODS, format_scores
+    from serving.analytics.campaigns import evaluate_forecast
+
+    methods = tuple(m.strip() for m in method.split(",") if m.strip())
+    if not methods or set(methods) - set(METHODS):
+        raise typer.BadParameter(f"method must be among {', '.join(METHODS)}")
+    settings = get_settings()
+    typer.echo(
+        f"backtesting campaign forecasts ({', '.join(methods)}, seasonal naive) on the latest "
+        f"{holdout_share:.0%} of ended campaigns in {settings.database_url}"
+    )
+    started = time.perf_counter()
+    try:
+        report = evaluate_forecast(settings, holdout_share=holdout_share, methods=methods)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(format_scores(report, [*methods, "seasonal_naive"]))
+    typer.echo(f"done in {time.perf_counter() - started:.1f} s")
+
+
 experiment_app = typer.Typer(help="A/B experiment analysis.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import poisson
 
 from models import forecast as F
 
@@ -87,7 +88,9 @@ def test_forecast_beats_seasonal_naive_with_calibrated_totals() -> None:
     assert model["conversions_total_mape"] < 0.8 * naive["conversions_total_mape"]
     assert model["conversions_daily_wape"] < naive["conversions_daily_wape"]
     assert 0.6 <= model["conversions_total_coverage"] <= 1.0
-    assert 0.7 <= model["conversions_daily_coverage"] <= 0.97
+    assert 0.7 <= model["conversions_daily_coverage"] <= 0.9
+    for key in ("conversions_total", "conversions_daily", "revenue_total", "revenue_daily"):
+        assert model[f"{key}_interval_score"] < naive[f"{key}_interval_score"]
 
 
 def test_forecast_shape_and_interval_order() -> None:
@@ -154,6 +157,115 @@ def test_metrics_by_hand() -> None:
     assert F.mape([10, 0, 20], [12, 5, 15]) == pytest.approx((0.2 + 0.25) / 2)
     assert F.wape([10, 0, 20], [12, 5, 15]) == pytest.approx(12 / 30)
     assert F.coverage([1, 5, 10], [0, 6, 10], [2, 7, 10]) == pytest.approx(2 / 3)
+    # on a bound an actual counts its credit: 1 (strictly inside) + 0.25 (on low) + 0 + 0.5
+    assert F.coverage(
+        [1, 0, 9, 3], [0, 0, 0, 1], [2, 5, 8, 3], [1, 0.25, 1, 1], [1, 1, 1, 0.5]
+    ) == pytest.approx(1.75 / 4)
+
+
+def test_interval_score_by_hand() -> None:
+    actual, low, high = [5, 0, 12], [2, 1, 3], [8, 4, 10]
+    # width, plus 2 / (1 - 0.8) = 10 per unit outside: 6; 3 + 10 * 1; 7 + 10 * 2
+    assert F.interval_score(actual, low, high, level=0.8) == pytest.approx((6 + 13 + 27) / 3)
+    # a 50% interval is penalised 4 per unit outside
+    assert F.interval_score(actual, low, high, level=0.5) == pytest.approx((6 + 7 + 15) / 3)
+
+
+def test_endpoint_credit_makes_coverage_of_poisson_counts_the_level() -> None:
+    """Poisson(1.5): the 80% interval [0, 3] holds 93% of outcomes, the credits make it 80%."""
+    mu = 1.5
+    low, high = poisson.ppf(0.1, mu), poisson.ppf(0.9, mu)
+    assert (low, high) == (0, 3)
+    c_low = F.endpoint_credit(poisson.cdf(low - 1, mu), poisson.cdf(low, mu), 0.8)
+    c_high = F.endpoint_credit(poisson.cdf(high - 1, mu), poisson.cdf(high, mu), 0.8)
+    assert c_low == pytest.approx((math.exp(-mu) - 0.1) / math.exp(-mu))
+    p = poisson.pmf(np.arange(4), mu)
+    assert p.sum() == pytest.approx(0.934, abs=1e-3)
+    assert c_low * p[0] + p[1] + p[2] + c_high * p[3] == pytest.approx(0.8)
+    # the interval whose closed form holds nearest 80%, [0, 2], scores worse than the quantiles
+    y = np.arange(60)
+    w = poisson.pmf(y, mu)
+
+    def expected_score(lo: int, hi: int) -> float:
+        return sum(wi * F.interval_score([yi], [lo], [hi]) for yi, wi in zip(y, w, strict=True))
+
+    assert expected_score(0, 3) == pytest.approx(3.898, abs=1e-3)
+    assert expected_score(0, 2) == pytest.approx(4.810, abs=1e-3)
+    # a forecast of exactly 0: the whole band sits on the one value
+    assert F.endpoint_credit(np.array(0.0), np.array(1.0), 0.8) == pytest.approx(0.8)
+
+
+def test_a_right_forecast_of_small_counts_covers_its_level() -> None:
+    """Days drawn from the forecast's own Poisson(1.5): credit-counted coverage is 0.8, while
+    the plain share inside the whole-number interval overshoots (0.93)."""
+    rng = np.random.default_rng(0)
+    campaigns = pd.DataFrame(
+        [_campaign(i, T0 + pd.Timedelta(days=i), 20.0, False, 1000.0) for i in range(60)]
+    )
+    means = F.day_grid(campaigns).assign(conversions=1.5, value=40.0, kind="email:plain")
+    noise = F.Noise(campaign_sigma=0.0, day_dispersion=0.0, value_sigma=0.0, value_cv2=0.0)
+    fc = F.simulate(means, noise, level=0.8, n_draws=4000, seed=1)
+    assert set(fc.daily["conversions_low"]) == {0} and set(fc.daily["conversions_high"]) == {3}
+    y = rng.poisson(1.5, len(means))
+    daily = means[["campaign_id", "day"]].assign(conversions=y, revenue=40.0 * y)
+    s = F.score(fc, campaigns, daily)
+    assert s["days"] == 1200
+    assert s["conversions_daily_coverage"] == pytest.approx(0.8, abs=0.03)
+    assert s["conversions_daily_coverage_inclusive"] == pytest.approx(0.934, abs=0.03)
+    assert s["revenue_daily_coverage"] == pytest.approx(0.8, abs=0.03)
+    assert 0.65 <= s["conversions_total_coverage"] <= 0.95  # 60 totals of Poisson(30)
+
+
+def _campaign_totals(mu: float, sigma: float, n: int, seed: int, kind: str) -> pd.DataFrame:
+    """n campaigns of `kind` with predicted total mu, actual Poisson(mu × a mean-1 lognormal)."""
+    rng = np.random.default_rng(seed)
+    level = rng.lognormal(-(sigma**2) / 2, sigma, n) if sigma > 0 else np.ones(n)
+    return pd.DataFrame({"y": rng.poisson(mu * level), "mu": mu, "mu2": mu**2 / 7, "kind": kind})
+
+
+def test_campaign_sigma_is_unbiased_for_small_counts() -> None:
+    """Weeks of ~10 conversions with no campaign-level error: the log-ratio moments read
+    σ_c ≈ 0.12 from Poisson noise alone; the count-scale moments see (nearly) none."""
+    plain = _campaign_totals(10.0, 0.0, 400, 0, "email:plain")
+    pooled, kinds = F.campaign_sigmas(plain, alpha=0.0)
+    assert pooled < 0.08 and kinds["email:plain"] < 0.08
+    # what the log-ratio moments expect of Poisson(10) alone
+    y = np.arange(200)
+    log_ratio2 = (poisson.pmf(y, 10.0) * np.log((y + 0.5) / 10.5) ** 2).sum()
+    assert math.sqrt(log_ratio2 - 1 / 10.5) == pytest.approx(0.116, abs=0.001)
+    # a real campaign-level error is recovered, on small and on large counts
+    _, kinds = F.campaign_sigmas(_campaign_totals(10.0, 0.3, 400, 1, "a"), alpha=0.0)
+    assert kinds["a"] == pytest.approx(0.3, abs=0.06)
+    _, kinds = F.campaign_sigmas(_campaign_totals(1000.0, 0.1, 200, 2, "b"), alpha=0.0)
+    assert kinds["b"] == pytest.approx(0.1, abs=0.02)
+
+
+def test_campaign_sigma_of_a_kind_is_shrunk_toward_the_pooled_one() -> None:
+    many = _campaign_totals(1000.0, 0.1, 200, 3, "email:offer")
+    few = pd.DataFrame({"y": [1300.0, 700.0], "mu": 1000.0, "mu2": 0.0, "kind": "sms:offer"})
+    per = pd.concat([many, few], ignore_index=True)
+    pooled, kinds = F.campaign_sigmas(per, alpha=0.0)
+    own = math.log1p((300**2 - 1000) / 1000**2)  # σ² of the two campaigns alone
+    shrunk = (2 * own + F.MIN_KIND_CAMPAIGNS * math.log1p(math.expm1(pooled**2))) / (
+        2 + F.MIN_KIND_CAMPAIGNS
+    )
+    assert pooled < kinds["sms:offer"] < math.sqrt(own)
+    assert kinds["sms:offer"] == pytest.approx(math.sqrt(shrunk), rel=0.02)
+
+
+def test_format_scores_table() -> None:
+    keys = [
+        f"{w}_{s}_{m}"
+        for w in ("conversions", "revenue")
+        for s in ("total", "daily")
+        for m in ("mape", "coverage", "interval_score")
+    ]
+    model = {k: 1.0 for k in keys} | {"campaigns": 16.0, "days": 133.0}
+    naive = {k: 2.0 for k in keys} | {"campaigns": 16.0, "days": 133.0}
+    text = F.format_scores({"glm": model, "seasonal_naive": naive}, ["glm", "seasonal_naive"])
+    assert text.startswith("16 held-out campaigns, 133 days")
+    assert "conversions  seasonal_naive" in text and "revenue      glm" in text
+    assert text.splitlines()[-1] == "glm beats seasonal_naive on 4 of 4 interval scores"
 
 
 def test_check_campaigns_rejects_bad_windows() -> None:

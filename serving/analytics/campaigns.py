@@ -538,8 +538,12 @@ def evaluate_forecast(
     campaigns that ended before it started, and by the seasonal-naive copy (the same channel's
     last campaign of the same kind, scaled by audience). Returns {name: metrics} for each method
     and for "seasonal_naive", over all held-out campaigns and per kind ("<name> email:offer"):
-    MAPE of daily values (days with actual > 0) and of window totals, WAPE of days, and the
-    interval coverage of days and of totals (80% intervals), for conversions and revenue.
+    MAPE of daily values (days with actual > 0) and of window totals, WAPE of days, and for the
+    80% intervals of days and of totals their coverage (`_coverage`, an outcome on a bound
+    counted by its credit, so 0.80 is right for counts too; `_coverage_inclusive`, the plain
+    share inside) and interval score (`_interval_score`: one proper number for coverage and
+    width, lower is better), for conversions and revenue. `models.forecast.format_scores`
+    prints it as a table (`lodestar evaluate forecast`).
     """
     from serving.core.db import make_engine
 
@@ -570,6 +574,7 @@ def evaluate_forecast(
             part = Forecast(
                 fc.daily[fc.daily["campaign_id"].isin(ids)],
                 fc.totals[fc.totals["campaign_id"].isin(ids)],
+                fc.level,
             )
             report[f"{name} {kind}"] = score(part, frame[frame["campaign_id"].isin(ids)], daily)
     return report
