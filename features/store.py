@@ -84,6 +84,9 @@ def open_store(settings: Settings) -> "FeatureStore":
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
 
+    from serving.quiet import quiet_third_parties
+
+    quiet_third_parties()  # again: importing Feast put its own warning filter in front
     p = paths(settings)
     p.feast_dir.mkdir(parents=True, exist_ok=True)
     config = RepoConfig(repo_path=p.feast_dir, **repo_config_dict(settings))

@@ -29,23 +29,14 @@ app.add_typer(models_app, name="models")
 @app.callback()
 def _quiet_third_parties() -> None:
     """Lodestar: ML scoring and recommendations for marketing and sales."""
-    import logging
     import os
-    import warnings
+
+    from serving.quiet import quiet_third_parties
 
     # LightGBM's OpenMP threads spin-wait by default; on a small shared box that made a 1 s fit
     # take 8–15 s whenever another process ran. Set before LightGBM is imported by a command.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-    # Known deprecation chatter from libraries (ibis on DuckDB 2, MLflow on SQLAlchemy 2.1,
-    # Feast, Evidently) would bury each job's own progress and summary.
-    warnings.filterwarnings(
-        "ignore", category=DeprecationWarning, module=r"(ibis|feast|mlflow|evidently|litestar)"
-    )
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(feast|mlflow)")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    # we log models with cloudpickle on purpose (our own estimator class; see training/train.py)
-    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+    quiet_third_parties()
 
 
 @db_app.command("upgrade")
