@@ -304,6 +304,10 @@ def test_policy_beats_random_and_best_single_offer_on_a_small_world(tmp_path) ->
     t = report.true_value
     assert t["ours"] > t["random"] and t["ours"] > t["best_single_offer"]
     assert t["ours"] <= t["oracle"] + 1e-9
+    # the ceiling (boosters fitted on the true probabilities) chooses from the same features:
+    # better than choosing at random, never better than the oracle
+    assert t["random"] < t["ceiling"] <= t["oracle"] + 1e-9
+    assert report.ratio_to_ceiling == pytest.approx(t["ours"] / t["ceiling"])
     assert t["ours"] > t["no_action"] - 0.01  # where it cannot tell, it holds back
     dr = {who: report.ope[who]["dr"].value for who in ("ours", "best_single_offer", "random")}
     assert dr["ours"] > dr["best_single_offer"] and dr["ours"] > dr["random"]
@@ -311,4 +315,5 @@ def test_policy_beats_random_and_best_single_offer_on_a_small_world(tmp_path) ->
     run = mlflow.get_run(result.run_id)
     assert run.data.metrics["true_ours"] == pytest.approx(t["ours"])
     assert "ope_dr_ours" in run.data.metrics
+    assert "true_ratio_to_ceiling" in run.data.metrics
     assert "ours" in str(result) and "oracle" in str(report)
