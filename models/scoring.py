@@ -225,6 +225,28 @@ class ScoreModel(ClassifierMixin, BaseEstimator):
                 ]
         return out
 
+    # -- the column encoding, for estimators that train their own boosters -----------------
+    def fit_encoding(self, X: Any) -> "ScoreModel":
+        """Learn only the column encoding from X, no booster: which columns are text (they
+        become categories, with the values seen here) and the column order. For models that
+        train their own LightGBM boosters but want exactly this model's input handling
+        (models/uplift.py); `fit` learns the same encoding itself."""
+        self._learn_columns(as_frame(X))
+        return self
+
+    def encode(self, X: Any) -> np.ndarray:
+        """X as the float matrix LightGBM gets: numbers as they are, text as its category code,
+        missing or unseen values as NaN (see `_matrix`). A DataFrame is matched by column name,
+        an array by position."""
+        check_is_fitted(self, "categories_")
+        return self._matrix(X)
+
+    def categorical_positions(self) -> list[int]:
+        """The columns of `encode`'s matrix that hold category codes: pass them to
+        `lgb.Dataset(categorical_feature=...)` so codes are split as categories, not numbers."""
+        check_is_fitted(self, "categories_")
+        return [j for j, c in enumerate(self.feature_names_in_) if str(c) in self.categories_]
+
     @staticmethod
     def _labels(y: Any) -> tuple[np.ndarray, np.ndarray]:
         if y is None:

@@ -15,6 +15,8 @@ from sklearn.exceptions import NotFittedError
 from models.uplift import (
     LEARNERS,
     ClassTransformationLearner,
+    ListColumns,
+    OffsetTLearner,
     TLearner,
     XLearner,
     auuc,
@@ -84,7 +86,7 @@ def test_learners_rank_true_uplift_binary(binary, name: str) -> None:
 
 def test_learners_on_three_arms() -> None:
     (X, t, y, _), (Xh, th, yh, tau_h) = experiment(15_000, 2, 2), experiment(10_000, 2, 3)
-    for cls in (TLearner, XLearner, ClassTransformationLearner):
+    for cls in (TLearner, OffsetTLearner, XLearner, ClassTransformationLearner):
         est = cls(**FAST).fit(X, t, y)
         u = est.predict(Xh)
         assert u.shape == (len(Xh), 2) and est.arms_ == [1, 2]
@@ -117,6 +119,51 @@ def test_known_propensities_undo_pooling_bias() -> None:
     # a 1-D array (binary) means P(treated) and gives the same fit
     a = XLearner(**FAST).fit(X, t, y, propensity=e).predict(X)
     np.testing.assert_allclose(a, XLearner(**FAST).fit(X, t, y, propensity=P).predict(X))
+
+
+def test_offset_learner_contract() -> None:
+    """Per arm, a booster from the control model's log-odds and its control twin; the uplift
+    is their difference through the sigmoid, and numeric outcomes use the identity link."""
+    from sklearn.base import clone
+
+    X, t, y, tau = experiment(8_000, 2, 9)
+    est = OffsetTLearner(**FAST).fit(X, t, y)
+    assert est.arms_ == [1, 2] and len(est.offset_models_) == 2
+    assert clone(est).get_params()["folds"] == 2
+    Xm = est._matrix(X.iloc[:100])[0]
+    l0 = np.log(np.clip(est.control_model_.predict(Xm), 1e-4, 1 - 1e-4))
+    l0 -= np.log(1 - np.clip(est.control_model_.predict(Xm), 1e-4, 1 - 1e-4))
+    g1, g0 = (m.predict(Xm, raw=True) for m in est.offset_models_[1])
+    by_hand = 1 / (1 + np.exp(-(l0 + g1))) - 1 / (1 + np.exp(-(l0 + g0)))
+    np.testing.assert_allclose(est.predict(X.iloc[:100])[:, 1], by_hand)
+    assert np.corrcoef(est.predict(X)[:, 0], tau[:, 0])[0, 1] > 0.5
+    revenue = y * (10 + 5 * np.nan_to_num(X["x2"].to_numpy()))  # not 0/1: regression
+    numeric = OffsetTLearner(**FAST).fit(X, t, revenue)
+    assert not numeric.binary_outcome_ and np.isfinite(numeric.predict(X)).all()
+    with pytest.raises(ValueError, match="folds"):
+        OffsetTLearner(folds=1, **FAST).fit(X, t, y)
+
+
+def test_encoder_is_score_models_input_handling() -> None:
+    """The learners encode through ScoreModel's public `fit_encoding` / `encode`: the same
+    matrix a fitted ScoreModel predicts from, and the one their boosters were trained on."""
+    from models.scoring import ScoreModel
+
+    X, t, y, _ = experiment(3_000, 1, 10)
+    wide = ListColumns().fit(X).transform(X)
+    enc = ScoreModel().fit_encoding(wide)
+    fitted = ScoreModel(n_estimators=20, n_jobs=1).fit(wide, y)
+    np.testing.assert_array_equal(enc.encode(wide), fitted._matrix(wide))
+    assert enc.categorical_positions() == [4, 5]  # region, plan: the text columns
+    prepared = fitted._prepare(wide)
+    codes = prepared["region"].cat.codes.to_numpy().astype(float)
+    np.testing.assert_array_equal(enc.encode(wide)[:, 4], np.where(codes < 0, np.nan, codes))
+    est = TLearner(**FAST).fit(X, t, y)
+    np.testing.assert_array_equal(est._matrix(X)[0], enc.encode(wide))
+    mu0, mu1 = (m.predict(enc.encode(wide)) for m in est.outcome_models_)
+    np.testing.assert_allclose(est.predict(X), mu1 - mu0)
+    with pytest.raises(NotFittedError):
+        ScoreModel().encode(wide)
 
 
 def test_string_labels_and_arrays() -> None:
@@ -265,6 +312,36 @@ def test_train_uplift_csv(tmp_path: Path) -> None:
         train_uplift_csv(tmp_path / "exp.csv", "arm", "bought", control="placebo")
 
 
+def test_split_campaigns_needs_a_finished_promotion() -> None:
+    """A world younger than one outcome window (the demo's smallest) says so in a ValueError,
+    which `lodestar train all` and the demo report as "not trained"."""
+    from training.uplift import split_campaigns
+
+    with pytest.raises(ValueError, match="days are over yet"):
+        split_campaigns(pd.Series([], dtype="datetime64[ns, UTC]"))
+    one = pd.Series(pd.to_datetime(["2026-01-01"], utc=True), index=[7])
+    with pytest.raises(ValueError, match="nothing to learn from"):
+        split_campaigns(one)
+
+
+def test_report_reads_the_winner_against_ceiling_and_oracle() -> None:
+    from training.uplift import CEILING, UpliftResult
+
+    def m(q: float) -> dict[str, float]:
+        return {"qini": q, "auuc": 0.02, "uplift_at_30": 0.05}
+
+    metrics = {"x_learner": m(0.006), "random": m(0.0), CEILING: m(0.008), "oracle": m(0.012)}
+    result = UpliftResult("test", metrics, "x_learner", {"train": 1}, 1.0)
+    assert result.vs_oracle == pytest.approx(0.5)
+    assert result.vs_ceiling == pytest.approx(0.75)
+    assert result.ceiling_vs_oracle == pytest.approx(2 / 3)
+    text = str(result)
+    assert "ceiling: truth-fitted ceiling Qini 0.00800 = 0.667 × the oracle's" in text
+    assert "the winner reaches 0.750 × the ceiling's" in text
+    no_truth = UpliftResult("test", {"x_learner": m(0.006)}, "x_learner", {}, 1.0)
+    assert no_truth.vs_ceiling is None and "ceiling" not in str(no_truth)
+
+
 # -- a simulated world: training, registry, targeting ---------------------------------------------
 
 
@@ -302,10 +379,16 @@ def test_campaign_uplift_training_and_targeting(world: Settings, tmp_path: Path)
     best = m[result.winner]["qini"]
     assert best > m["random"]["qini"] == 0 and best > m["response model"]["qini"], str(result)
     assert m["oracle"]["qini"] > 0 and result.vs_oracle is not None
+    # the ceiling: a booster fitted on the training rows' true effects, judged on the holdout
+    assert m["truth-fitted ceiling"]["qini"] > m["random"]["qini"]
+    assert result.vs_ceiling == pytest.approx(best / m["truth-fitted ceiling"]["qini"])
+    assert "ceiling: truth-fitted ceiling Qini" in str(result)
     assert result.promoted and result.version == "1" and "champion" in str(result)
     assert registry.champion_version("uplift") == "1"
     run = mlflow.get_run(result.run_id)
     assert run.data.metrics["best_vs_oracle_qini"] == pytest.approx(result.vs_oracle)
+    assert run.data.metrics["best_vs_ceiling_qini"] == pytest.approx(result.vs_ceiling)
+    assert run.data.metrics["ceiling_vs_oracle_qini"] == pytest.approx(result.ceiling_vs_oracle)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "evaluation")}
     assert {"evaluation/qini.png", "evaluation/metrics.json"} <= artifacts
 

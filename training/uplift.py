@@ -1,4 +1,4 @@
-"""`lodestar train uplift`: promotion exposures → point-in-time features → three uplift learners
+"""`lodestar train uplift`: promotion exposures → point-in-time features → four uplift learners
 → judged on later campaigns against a response model, random targeting and the simulator's
 true effects → MLflow → @champion.
 
@@ -55,6 +55,8 @@ ANY_OFFER = -1  # the one arm of a pooled model: "some offer of the campaign"
 # 0.0443).
 MIN_OFFER_ROWS = 3_000
 ORACLE_TARGET = 0.8  # acceptance: the best learner's Qini ≥ 0.8 × the oracle's
+ORACLE = "oracle"  # ranks by the simulator's true effects
+CEILING = "truth-fitted ceiling"  # a booster fitted on the true effects from our features
 # The conversion model's customer features, plus CRM tags ("deal_seeker", "vip"): hints at price
 # sensitivity and loyalty, which set how much a discount changes behaviour.
 FEATURES = [*CONVERSION, "customer_profile:tags"]
@@ -77,11 +79,26 @@ class UpliftResult:
     reason: str = ""
     notes: list[str] = field(default_factory=list)
 
+    def _share_of(self, who: str, of: str) -> float | None:
+        reference = self.metrics.get(of, {}).get("qini")
+        return self.metrics[who]["qini"] / reference if reference else None
+
     @property
     def vs_oracle(self) -> float | None:
         """The winner's Qini coefficient as a share of the oracle's (None without truth)."""
-        oracle = self.metrics.get("oracle", {}).get("qini")
-        return self.metrics[self.winner]["qini"] / oracle if oracle else None
+        return self._share_of(self.winner, ORACLE)
+
+    @property
+    def vs_ceiling(self) -> float | None:
+        """The winner's Qini as a share of the truth-fitted ceiling's (None without truth):
+        how much of what these features can carry the learner got."""
+        return self._share_of(self.winner, CEILING) if CEILING in self.metrics else None
+
+    @property
+    def ceiling_vs_oracle(self) -> float | None:
+        """The ceiling's Qini as a share of the oracle's: the most any learner on these
+        features can be expected to reach, to read the 0.8 target against."""
+        return self._share_of(CEILING, ORACLE) if CEILING in self.metrics else None
 
     def __str__(self) -> str:
         head = f"uplift: {self.source}"
@@ -118,6 +135,12 @@ class UpliftResult:
                 beats = best > self.metrics[other]["qini"]
                 summary += f"; {'beats' if beats else 'does NOT beat'} {other}"
         lines.append(summary)
+        if self.vs_ceiling is not None and self.ceiling_vs_oracle is not None:
+            lines.append(
+                f"  ceiling: {CEILING} Qini {self.metrics[CEILING]['qini']:.5f} = "
+                f"{self.ceiling_vs_oracle:.3f} × the oracle's, the most these features carry; "
+                f"the winner reaches {self.vs_ceiling:.3f} × the ceiling's"
+            )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -256,6 +279,10 @@ def split_campaigns(sends: pd.Series, campaign_id: int | None = None) -> tuple[l
     Without `campaign_id`: the latest 30% of campaigns (at least one) are held out. With one,
     that campaign alone is held out and every campaign finished before its send trains.
     """
+    if sends.empty:
+        raise ValueError(
+            f"no promotion's {HORIZON.days} days are over yet: no outcome to learn from"
+        )
     if campaign_id is None:
         n_hold = max(1, round(HOLDOUT_SHARE * len(sends)))
         hold = list(sends.index[-n_hold:])
@@ -322,16 +349,16 @@ def _ceiling(
     X_train: pd.DataFrame, ite_train: pd.DataFrame, X_hold: pd.DataFrame, seed: int
 ) -> pd.DataFrame:
     """A booster fitted to the *true* effects from the same features: how much of the
-    oracle's ranking these features can carry at all (an upper reference, not a learner)."""
+    oracle's ranking these features can carry at all (an upper reference, not a learner).
+    It sees the features as the learners do (tags expanded, ScoreModel's encoding)."""
     import lightgbm as lgb
 
+    from models.scoring import ScoreModel
+
     lists = ListColumns().fit(X_train)
-    A, B = lists.transform(X_train), lists.transform(X_hold)
-    for col in A.columns:
-        if A[col].dtype == object:
-            cats = sorted(A[col].dropna().astype(str).unique())
-            A[col] = pd.Categorical(A[col].astype("string"), categories=cats)
-            B[col] = pd.Categorical(B[col].astype("string"), categories=cats)
+    encoder = ScoreModel().fit_encoding(lists.transform(X_train))
+    A = encoder.encode(lists.transform(X_train))
+    B = encoder.encode(lists.transform(X_hold))
     out = {}
     for offer in ite_train.columns:
         known = ite_train[offer].notna().to_numpy()
@@ -346,7 +373,11 @@ def _ceiling(
             n_jobs=2,
             verbose=-1,
         )
-        model.fit(A[known], ite_train.loc[known, offer])
+        model.fit(
+            A[known],
+            ite_train.loc[known, offer].to_numpy(),
+            categorical_feature=encoder.categorical_positions(),
+        )
         out[offer] = model.predict(B)
     return pd.DataFrame(out, index=X_hold.index)
 
@@ -363,7 +394,7 @@ def _qini_plot(out: Path, y: np.ndarray, t: np.ndarray, scores: dict, p: np.ndar
     fig, ax = plt.subplots(figsize=(7, 5))
     for who, s in scores.items():
         x, q = qini_curve(y, t, s, propensity=p)
-        ax.plot(x, q, label=who, linestyle=":" if who in ("random", "oracle") else "-")
+        ax.plot(x, q, label=who, linestyle=":" if who in ("random", ORACLE, CEILING) else "-")
     ax.set_xlabel("share of the audience targeted (highest uplift first)")
     ax.set_ylabel("incremental conversions per treated customer")
     ax.set_title("Qini curves on the held-out campaigns")
@@ -414,7 +445,7 @@ def train_uplift_campaign(
     register: bool = True,
     **params: Any,
 ) -> UpliftResult:
-    """Fit the three learners on earlier promotions, judge them on later ones, log the run
+    """Fit the learners (`LEARNERS`) on earlier promotions, judge them on later ones, log the run
     and register the winner (see `split_campaigns` for what `campaign_id` holds out).
 
     `arms`: "offer" (an uplift per offer), "any" (all offers pooled) or "auto" (per offer when
@@ -475,16 +506,17 @@ def train_uplift_campaign(
     ite = true_effects(settings, rows)
     if ite is not None and ite[ho].notna().any(axis=1).all():
         ceil = _ceiling(X[tr], ite[tr], X[ho], seed).reset_index(drop=True)
-        scores["truth-fitted ceiling"] = campaign_scores(ceil, cids, data.mixes)
-        scores["oracle"] = campaign_scores(ite[ho].reset_index(drop=True), cids, data.mixes)
+        scores[CEILING] = campaign_scores(ceil, cids, data.mixes)
+        scores[ORACLE] = campaign_scores(ite[ho].reset_index(drop=True), cids, data.mixes)
         notes.append(
-            "truth-fitted ceiling = a booster fitted on the true effects from the same "
-            "features: the most of the oracle's ranking these features carry"
+            f"{CEILING} = a booster fitted on the training rows' true effects from the same "
+            "features, scored on the holdout: the most of the oracle's ranking these features "
+            "carry (its Qini is noisy too: a learner can land above it)"
         )
     metrics = {who: judge(s) for who, s in scores.items()}
-    if "oracle" in scores:
+    if ORACLE in scores:
         for who, s in scores.items():
-            metrics[who]["true_uplift_at_30"] = true_uplift_at_k(scores["oracle"], s)
+            metrics[who]["true_uplift_at_30"] = true_uplift_at_k(scores[ORACLE], s)
         notes.append(
             "true@30% = mean true effect of the top 30% by that score (simulation only: "
             "no outcome noise)"
@@ -527,8 +559,13 @@ def train_uplift_campaign(
                 for k, v in m.items()
             }
         )
-        if result.vs_oracle is not None:
-            mlflow.log_metric("best_vs_oracle_qini", result.vs_oracle)
+        for key, value in (
+            ("best_vs_oracle_qini", result.vs_oracle),
+            ("best_vs_ceiling_qini", result.vs_ceiling),
+            ("ceiling_vs_oracle_qini", result.ceiling_vs_oracle),
+        ):
+            if value is not None:
+                mlflow.log_metric(key, value)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             _qini_plot(out, y[ho], treated[ho], scores, p_ho)
@@ -593,7 +630,7 @@ def train_uplift_csv(
     seed: int = 0,
     **params: Any,
 ) -> UpliftResult:
-    """The three learners on any table (every other column is a feature), judged on a random
+    """The learners (`LEARNERS`) on any table (every other column is a feature), judged on a random
     holdout stratified by arm; with several arms each is judged against the control alone.
     Nothing is registered: a CSV's features are not the feature store's. `params` go to every
     learner."""
