@@ -17,6 +17,8 @@ runner = CliRunner()
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("LODESTAR_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
     monkeypatch.setenv("LODESTAR_DATA_DIR", str(tmp_path / "data"))
+    # or `lodestar demo` here would log its runs to the developer's ./var/mlflow.db
+    monkeypatch.setenv("LODESTAR_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
