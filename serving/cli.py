@@ -201,7 +201,7 @@ def _train_uplift(
     outcome: str | None,
     control: str | None,
 ) -> None:
-    """T-, X- and class-transformation learners on promotion exposures (registered as
+    """T-, X-, offset-T and class-transformation learners on promotion exposures (registered as
     `uplift`), or on any CSV with a treatment and an outcome column (reported, not registered)."""
     from training.uplift import train_uplift_campaign, train_uplift_csv
 
