@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from serving.core.db import read_sql_frame
+
 HORIZONS = {"lead_scoring": 30, "conversion": 14, "churn": 90}
 
 
@@ -24,17 +26,9 @@ class Labelled:
     frame: pd.DataFrame
 
 
-def _read(engine: Engine, sql: str) -> pd.DataFrame:
-    df = pd.read_sql(sql, engine)
-    for col in df.columns:
-        if col.endswith("_at"):
-            df[col] = pd.to_datetime(df[col], utc=True, format="mixed")
-    return df
-
-
 def lead_labels(engine: Engine, data_end: datetime, truth_dir: Path | None) -> Labelled:
     horizon = timedelta(days=HORIZONS["lead_scoring"])
-    leads = _read(
+    leads = read_sql_frame(
         engine, "SELECT id AS lead_id, customer_id, created_at, status, closed_at FROM leads"
     )
     leads = leads[leads["created_at"] <= pd.Timestamp(data_end - horizon)]
@@ -71,7 +65,7 @@ def as_of_dates(start: datetime, end: datetime, truth_dir: Path | None) -> list[
 
 
 def _orders(engine: Engine) -> pd.DataFrame:
-    return _read(engine, "SELECT customer_id, ordered_at FROM orders")
+    return read_sql_frame(engine, "SELECT customer_id, ordered_at FROM orders")
 
 
 def _oracle(frame: pd.DataFrame, truth_dir: Path | None, column: str) -> pd.DataFrame:
@@ -130,7 +124,7 @@ def customer_labels(
             f"the data ({data_start:%Y-%m-%d}..{data_end:%Y-%m-%d}) is too short "
             f"for a {days}-day {model} label"
         )
-    customers = _read(engine, "SELECT id AS customer_id, created_at FROM customers")
+    customers = read_sql_frame(engine, "SELECT id AS customer_id, created_at FROM customers")
     orders = _orders(engine)
     rows = []
     for d in dates:

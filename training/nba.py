@@ -48,6 +48,7 @@ from models.next_best_action import (
     expected_values,
 )
 from serving.config import Settings
+from serving.core.db import read_sql_frame
 
 MODEL = "next_best_action"
 HORIZON_DAYS = 14
@@ -76,14 +77,6 @@ def arm_propensities(weights: list[float], holdout_fraction: float) -> np.ndarra
     whose [0, 1) is the holdout fraction, then the rest split by weight."""
     w = np.asarray(weights, dtype=float)
     return np.concatenate([[holdout_fraction], (1 - holdout_fraction) * w / w.sum()])
-
-
-def _read(engine: Any, sql: str) -> pd.DataFrame:
-    df = pd.read_sql(sql, engine)
-    for col in df.columns:
-        if col.endswith("_at"):
-            df[col] = pd.to_datetime(df[col], utc=True, format="mixed")
-    return df
 
 
 def campaign_actions(arms: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
@@ -134,28 +127,28 @@ def load_exposures(settings: Settings) -> ExposureData:
     engine = make_engine(settings.database_url)
     try:
         _, end = data_window(settings, engine)
-        campaigns = _read(
+        campaigns = read_sql_frame(
             engine, "SELECT id AS campaign_id, channel, holdout_fraction FROM campaigns"
         ).set_index("campaign_id")
-        arms = _read(
+        arms = read_sql_frame(
             engine,
             "SELECT id AS arm_id, campaign_id, offer_id, is_control, weight FROM campaign_arms"
             " WHERE campaign_id IN"
             " (SELECT campaign_id FROM campaign_arms WHERE offer_id IS NOT NULL)",
         )
-        exposures = _read(
+        exposures = read_sql_frame(
             engine,
             "SELECT e.id AS exposure_id, e.campaign_id, e.customer_id, e.arm_id,"
             " coalesce(e.sent_at, e.assigned_at) AS sent_at FROM exposures e WHERE e.campaign_id"
             " IN (SELECT campaign_id FROM campaign_arms WHERE offer_id IS NOT NULL)",
         )
-        orders = _read(engine, "SELECT customer_id, ordered_at FROM orders")
-        customers = _read(
+        orders = read_sql_frame(engine, "SELECT customer_id, ordered_at FROM orders")
+        customers = read_sql_frame(
             engine,
             "SELECT id AS customer_id, consent_email AS can_email, consent_sms AS can_sms,"
             " consent_push AS can_push FROM customers",
         )
-        offers = _read(
+        offers = read_sql_frame(
             engine, "SELECT id AS offer_id, name, channel, value, cost, is_active FROM offers"
         ).set_index("offer_id")
     finally:

@@ -41,6 +41,7 @@ from models.uplift import (
     uplift_at_k,
 )
 from serving.config import Settings
+from serving.core.db import read_sql_frame
 
 HORIZON = timedelta(days=14)
 HOLDOUT_SHARE = 0.3  # the latest 30% of campaigns (at least one) are held out
@@ -178,14 +179,6 @@ class CampaignData:
     sends: pd.Series  # usable campaign id → send time, in time order
 
 
-def _read(engine: Any, sql: str) -> pd.DataFrame:
-    frame = pd.read_sql(sql, engine)
-    for col in frame.columns:
-        if col.endswith("_at"):
-            frame[col] = pd.to_datetime(frame[col], utc=True, format="mixed")
-    return frame
-
-
 def designs(arms: pd.DataFrame) -> tuple[dict[int, dict[int, float]], dict[int, dict[int, float]]]:
     """Per campaign, from its holdout share and arm weights: P(label) for each treatment label,
     and the offers' shares among the treated (the mix its uplift is scored on)."""
@@ -229,20 +222,20 @@ def load_campaigns(settings: Settings) -> CampaignData:
     engine = make_engine(settings.database_url)
     try:
         _, end = data_window(settings, engine)
-        arms = _read(
+        arms = read_sql_frame(
             engine,
             "SELECT a.id AS arm_id, a.campaign_id, a.weight, a.is_control, a.offer_id,"
             " c.holdout_fraction FROM campaign_arms a JOIN campaigns c ON c.id = a.campaign_id"
             " WHERE a.campaign_id IN (SELECT campaign_id FROM campaign_arms"
             " WHERE offer_id IS NOT NULL AND NOT is_control)",
         )
-        rows = _read(
+        rows = read_sql_frame(
             engine,
             "SELECT campaign_id, customer_id, arm_id, sent_at, assigned_at FROM exposures"
             " WHERE campaign_id IN (SELECT campaign_id FROM campaign_arms"
             " WHERE offer_id IS NOT NULL AND NOT is_control)",
         )
-        orders = _read(engine, "SELECT customer_id, ordered_at FROM orders")
+        orders = read_sql_frame(engine, "SELECT customer_id, ordered_at FROM orders")
     finally:
         engine.dispose()
     if rows.empty:

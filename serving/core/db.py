@@ -3,10 +3,14 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IMMEDIATE = "lodestar_sqlite_begin_immediate"
 
@@ -71,3 +75,15 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def read_sql_frame(engine: Engine, sql: str) -> "pd.DataFrame":
+    """A query into a frame for the training jobs, with every `*_at` column as aware UTC:
+    SQLite hands back text and PostgreSQL datetimes, and the jobs compare them to each other."""
+    import pandas as pd  # only the jobs need it: keep it off the API's import path
+
+    frame = pd.read_sql(sql, engine)
+    for col in frame.columns:
+        if col.endswith("_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True, format="mixed")
+    return frame
