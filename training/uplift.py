@@ -349,9 +349,9 @@ def _ceiling(
     from models.scoring import ScoreModel
 
     lists = ListColumns().fit(X_train)
-    encoder = ScoreModel().fit_encoding(lists.transform(X_train))
-    A = encoder.encode(lists.transform(X_train))
-    B = encoder.encode(lists.transform(X_hold))
+    train = lists.transform(X_train)
+    encoder = ScoreModel().fit_encoding(train)
+    A, B = encoder.encode(train), encoder.encode(lists.transform(X_hold))
     out = {}
     for offer in ite_train.columns:
         known = ite_train[offer].notna().to_numpy()
