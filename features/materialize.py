@@ -40,20 +40,20 @@ def write_latest(
     key = TABLES[view].key
     paths = [str(f) for f in files]
     con = duckdb.connect()
-    lo, hi = con.execute(
+    lo, hi = con.sql(
         f"SELECT min({key}), max({key}) FROM read_parquet(?) "
         "WHERE event_timestamp > ? AND event_timestamp <= ?",
-        [paths, start, end],
-    ).fetchone()
+        params=[paths, start, end],
+    ).fetchall()[0]
     written = 0
     if lo is not None:
         for first in range(int(lo), int(hi) + 1, keys_per_chunk):
-            batch = con.execute(
+            batch = con.sql(  # a relation converts to Arrow without DB-API's extra copy
                 f"SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
                 "ORDER BY event_timestamp DESC, created DESC) AS rn FROM read_parquet(?) "
                 f"WHERE {key} >= ? AND {key} < ? AND event_timestamp > ? "
                 "AND event_timestamp <= ?) WHERE rn = 1",
-                [paths, first, first + keys_per_chunk, start, end],
+                params=[paths, first, first + keys_per_chunk, start, end],
             ).to_arrow_table()
             if batch.num_rows:
                 rows = _convert_arrow_to_proto(batch.combine_chunks(), fv, {key: ValueType.INT64})

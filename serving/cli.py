@@ -36,6 +36,9 @@ def _quiet_third_parties() -> None:
     # LightGBM's OpenMP threads spin-wait by default; on a small shared box that made a 1 s fit
     # take 8–15 s whenever another process ran. Set before LightGBM is imported by a command.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # MLflow draws a progress bar for every model it loads (the demo's scoring step, reloads),
+    # which turns a log into carriage-return noise; our own lines say what was loaded.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     quiet_third_parties()
 
 
