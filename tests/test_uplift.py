@@ -324,6 +324,33 @@ def test_split_campaigns_needs_a_finished_promotion() -> None:
         split_campaigns(one)
 
 
+def test_true_qini_by_hand_and_as_the_realised_mean() -> None:
+    """The expected Qini: by hand on four rows, and the mean of the realised coefficient over
+    many draws of assignment and outcome (what it stands for)."""
+    from training.uplift import true_qini, true_uplift_at_k
+
+    effect, score = np.array([0.3, 0.1, -0.1, 0.0]), np.array([4.0, 3.0, 2.0, 1.0])
+    # curve 0, .075, .1, .075, .075 at 0, 1/4 .. 1; area .071875, less random's .075 / 2
+    assert true_qini(effect, score) == pytest.approx(0.034375, abs=1e-12)
+    assert true_qini(effect, np.zeros(4)) == pytest.approx(0.0, abs=1e-12)  # all tied: random
+    assert true_qini(effect, -score) < 0 < true_qini(effect, score)
+    assert true_uplift_at_k(effect, score, 0.5) == pytest.approx(0.2)
+
+    rng = np.random.default_rng(3)
+    n = 4_000
+    x = rng.random(n)
+    p0, tau = 0.2 + 0.1 * x, 0.15 * (x - 0.3)
+    score = x + rng.normal(0, 0.3, n)  # a ranking that knows the effect only roughly
+    draws = []
+    for _ in range(300):
+        t = rng.random(n) < 0.5
+        y = rng.random(n) < p0 + t * tau
+        draws.append(qini_coefficient(y, t, score))
+    se = np.std(draws) / np.sqrt(len(draws))
+    assert abs(np.mean(draws) - true_qini(tau, score)) < 4 * se, (np.mean(draws), se)
+    assert np.std(draws) > 0.1 * true_qini(tau, score)  # one realised draw is noisy
+
+
 def test_report_reads_the_winner_against_ceiling_and_oracle() -> None:
     from training.uplift import CEILING, UpliftResult
 
@@ -332,12 +359,25 @@ def test_report_reads_the_winner_against_ceiling_and_oracle() -> None:
 
     metrics = {"x_learner": m(0.006), "random": m(0.0), CEILING: m(0.008), "oracle": m(0.012)}
     result = UpliftResult("test", metrics, "x_learner", {"train": 1}, 1.0)
+    assert result.true_share("x_learner") is None  # no true Qini: no noise-free line
+    assert "expected (true Qini" not in str(result)
     assert result.vs_oracle == pytest.approx(0.5)
     assert result.vs_ceiling == pytest.approx(0.75)
     assert result.ceiling_vs_oracle == pytest.approx(2 / 3)
     text = str(result)
     assert "ceiling: truth-fitted ceiling Qini 0.00800 = 0.667 × the oracle's" in text
     assert "the winner reaches 0.750 × the ceiling's" in text
+    for who, (q, at30) in {
+        "x_learner": (0.005, 0.04),
+        "random": (0.0, 0.02),
+        CEILING: (0.009, 0.06),
+        "oracle": (0.012, 0.08),
+    }.items():
+        metrics[who] |= {"true_qini": q, "true_uplift_at_30": at30}
+    assert result.true_share("x_learner") == pytest.approx(5 / 12)
+    text = str(result)
+    assert "expected (true Qini, no outcome noise): winner 0.417 × the oracle's" in text
+    assert "ceiling 0.750 × (target ≥ 0.8)" in text and "0.00500    0.0400" in text
     no_truth = UpliftResult("test", {"x_learner": m(0.006)}, "x_learner", {}, 1.0)
     assert no_truth.vs_ceiling is None and "ceiling" not in str(no_truth)
 
@@ -389,6 +429,11 @@ def test_campaign_uplift_training_and_targeting(world: Settings, tmp_path: Path)
     assert run.data.metrics["best_vs_oracle_qini"] == pytest.approx(result.vs_oracle)
     assert run.data.metrics["best_vs_ceiling_qini"] == pytest.approx(result.vs_ceiling)
     assert run.data.metrics["ceiling_vs_oracle_qini"] == pytest.approx(result.ceiling_vs_oracle)
+    # the same ratios without outcome noise: expected Qini from the true effects
+    assert m["oracle"]["true_qini"] > m["random"]["true_qini"] == 0
+    assert run.data.metrics["best_vs_oracle_true_qini"] == pytest.approx(
+        result.true_share(result.winner)
+    )
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "evaluation")}
     assert {"evaluation/qini.png", "evaluation/metrics.json"} <= artifacts
 
