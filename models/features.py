@@ -73,10 +73,17 @@ CHURN = CONVERSION
 # Who responds to an offer: the conversion features, plus CRM tags ("deal_seeker", "vip") that
 # hint at price sensitivity and loyalty, which set how much a discount changes behaviour.
 NEXT_BEST_ACTION = [*CONVERSION, "customer_profile:tags"]
+# Uplift: the same, plus the order rate. A discount moves rare buyers and holds back frequent
+# ones, so how often a customer buys is what the effect turns on; counts over fixed windows
+# leave trees to divide by the tenure themselves. Measured on the simulator (offset T-learner,
+# expected Qini from the true effects, 2 worlds × 8 learner seeds): 0.510 → 0.546 of the
+# oracle's on average, better in 16 of 16. A BG/NBD P(alive) and rate beside it added nothing.
+UPLIFT = [*NEXT_BEST_ACTION, "customer_recency:order_rate_90d"]
 
 FEATURES = {
     "lead_scoring": LEAD_SCORING,
     "conversion": CONVERSION,
     "churn": CHURN,
     "next_best_action": NEXT_BEST_ACTION,
+    "uplift": UPLIFT,
 }

@@ -98,6 +98,7 @@ def _world(s: Settings) -> None:
                 "customer_id": 1,
                 "event_timestamp": T0 + timedelta(days=2),
                 "orders_total": 2,
+                "orders_365d": 2,
                 "revenue_total": 80.5,
                 "avg_order_value": 40.25,
                 "last_order_at": T0 + timedelta(days=1),
@@ -177,6 +178,7 @@ FEATURES = [
     "customer_recency:tenure_days",
     "customer_recency:days_since_last_activity",
     "customer_recency:days_since_last_order",
+    "customer_recency:order_rate_90d",
 ]
 
 
@@ -212,10 +214,35 @@ def test_training_vectors_have_catalog_dtypes_and_recencies(offline) -> None:  #
     assert row1["tenure_days"] == pytest.approx((LABEL - T0).total_seconds() / 86400 + 100)
     assert row1["days_since_last_order"] == pytest.approx(8.5)
     assert got.iloc[0]["days_since_last_activity"] == pytest.approx(2.0)
+    # 2 orders in 109.5 days of tenure; customer 2 has no order row: a rate of 0, not unknown
+    assert row1["order_rate_90d"] == pytest.approx(2 / 109.5 * 90)
+    assert got.iloc[0]["order_rate_90d"] == 0.0
     unknown = got.iloc[2]
     assert np.isnan(unknown["sessions_7d"]) and unknown["segment"] is None
     assert unknown["tags"] is None
     assert got["sessions_7d"].dtype == "float64" and got["segment"].dtype == object
+
+
+def test_order_rate_counts_a_year_or_the_tenure(tmp_path: Path) -> None:
+    """Orders per 90 days over min(tenure, 365) days, never fewer than 14; no tenure (no
+    profile): unknown."""
+    udf = definitions(tmp_path).on_demand["customer_recency"].feature_transformation.udf
+    as_of = datetime(2026, 10, 1, tzinfo=UTC)
+    since = [as_of - timedelta(days=d) for d in (730, 180, 3)] + [None]
+    none = [None] * 4
+    out = udf(
+        {
+            "as_of": [as_of] * 4,
+            "customer_since": since,
+            "orders_365d": [8, 4, 1, 5],
+            "last_activity_at": none,
+            "first_order_at": none,
+            "last_order_at": none,
+            "last_open_at": none,
+        }
+    )
+    assert out["order_rate_90d"][:3] == pytest.approx([8 / 365 * 90, 4 / 180 * 90, 1 / 14 * 90])
+    assert out["order_rate_90d"][3] is None and out["tenure_days"][3] is None
 
 
 def test_lead_features_and_age(offline) -> None:  # type: ignore[no-untyped-def]

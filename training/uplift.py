@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from features.vectors import column_of
-from models.features import CONVERSION
+from models.features import UPLIFT
 from models.uplift import (
     LEARNERS,
     ListColumns,
@@ -58,9 +58,7 @@ MIN_OFFER_ROWS = 3_000
 ORACLE_TARGET = 0.8  # acceptance: the best learner's Qini ≥ 0.8 × the oracle's
 ORACLE = "oracle"  # ranks by the simulator's true effects
 CEILING = "truth-fitted ceiling"  # a booster fitted on the true effects from our features
-# The conversion model's customer features, plus CRM tags ("deal_seeker", "vip"): hints at price
-# sensitivity and loyalty, which set how much a discount changes behaviour.
-FEATURES = [*CONVERSION, "customer_profile:tags"]
+FEATURES = UPLIFT  # models/features.py says why these
 METRICS = ("qini", "auuc", "uplift_at_30")
 
 

@@ -107,6 +107,8 @@ RECENCY = {
     "days_since_last_order": "recency: days since the latest order",
     "days_since_first_order": "days since the first order",
     "days_since_last_open": "days since a campaign message was last opened",
+    "order_rate_90d": "orders per 90 days over the last year, or over the tenure when shorter "
+    "(at least 14 days)",
 }
 LEAD_AGE = {"lead_age_days": "days since the lead arrived"}
 
@@ -121,14 +123,15 @@ def _on_demand(views: dict[str, FeatureView]) -> dict[str, OnDemandFeatureView]:
         sources=[
             views["customer_profile"][["customer_since"]],
             views["customer_behaviour"][["last_activity_at"]],
-            views["customer_orders"][["first_order_at", "last_order_at"]],
+            views["customer_orders"][["first_order_at", "last_order_at", "orders_365d"]],
             views["customer_campaign_response"][["last_open_at"]],
             request_time,
         ],
         schema=[Field(name=n, dtype=Float64) for n in RECENCY],
         mode="python",
         description=_described(
-            RECENCY, "Recencies as of the request time, which stored rows cannot know."
+            RECENCY,
+            "Recencies and the order rate as of the request time, which stored rows cannot know.",
         ),
     )
     def customer_recency(inputs: dict[str, list]) -> dict[str, list]:
@@ -150,10 +153,22 @@ def _on_demand(views: dict[str, FeatureView]) -> dict[str, OnDemandFeatureView]:
             "days_since_first_order": "first_order_at",
             "days_since_last_open": "last_open_at",
         }
-        return {
-            out: [days(t, e) for t, e in zip(inputs["as_of"], inputs[col], strict=True)]
-            for out, col in columns.items()
+        out = {
+            name: [days(t, e) for t, e in zip(inputs["as_of"], inputs[col], strict=True)]
+            for name, col in columns.items()
         }
+
+        def rate(orders, tenure):  # type: ignore[no-untyped-def]
+            # A purchase rate, not a count: 3 orders mean little after 3 years, a lot after 3
+            # weeks. No stored row (no order within the view's TTL) counts as 0 orders.
+            if tenure is None:
+                return None
+            return (orders or 0) / max(min(tenure, 365.0), 14.0) * 90.0
+
+        out["order_rate_90d"] = [
+            rate(n, d) for n, d in zip(inputs["orders_365d"], out["tenure_days"], strict=True)
+        ]
+        return out
 
     @on_demand_feature_view(
         sources=[views["lead_activity"][["lead_created_at"]], request_time],

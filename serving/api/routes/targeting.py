@@ -115,7 +115,7 @@ def campaign_targeting(
     model = scoring.model("uplift")
     if model is None:
         raise NoChampion("no uplift champion is registered yet: run `lodestar train uplift`")
-    from training.uplift import ANY_OFFER, FEATURES, model_mix
+    from training.uplift import ANY_OFFER, model_mix
 
     arms = list(getattr(model.estimator, "arms_", []))
     weights = model_mix(arms, mix)
@@ -124,8 +124,7 @@ def campaign_targeting(
             f"the uplift model ({model.label}) learned offers {arms}, none of this campaign's "
             f"{sorted(mix)}: run `lodestar train uplift` after a campaign with them has ended"
         )
-    refs = model.features or FEATURES  # models/features.py has no "uplift" list (yet)
-    uplift, scored = predict_uplift(scoring, model.estimator, refs, ids, weights)
+    uplift, scored = predict_uplift(scoring, model.estimator, model.features, ids, weights)
     order = np.lexsort((np.asarray(ids), -uplift))
     eligible = [i for i in order if scored[i] and uplift[i] >= 0]
     chosen = eligible[:budget]
