@@ -127,21 +127,30 @@ def test_offset_learner_contract() -> None:
     from sklearn.base import clone
 
     X, t, y, tau = experiment(8_000, 2, 9)
-    est = OffsetTLearner(**FAST).fit(X, t, y)
-    assert est.arms_ == [1, 2] and len(est.offset_models_) == 2
+    est = OffsetTLearner(committee=2, **FAST).fit(X, t, y)
+    assert est.arms_ == [1, 2] and len(est.members_) == 2
+    assert all(len(m.arms) == 2 for m in est.members_)
     assert clone(est).get_params()["folds"] == 2
     Xm = est._matrix(X.iloc[:100])[0]
-    l0 = np.log(np.clip(est.control_model_.predict(Xm), 1e-4, 1 - 1e-4))
-    l0 -= np.log(1 - np.clip(est.control_model_.predict(Xm), 1e-4, 1 - 1e-4))
-    g1, g0 = (m.predict(Xm, raw=True) for m in est.offset_models_[1])
-    by_hand = 1 / (1 + np.exp(-(l0 + g1))) - 1 / (1 + np.exp(-(l0 + g0)))
-    np.testing.assert_allclose(est.predict(X.iloc[:100])[:, 1], by_hand)
+    by_hand = []
+    for member in est.members_:  # each member by hand, then their mean
+        p0 = np.clip(member.control.predict(Xm), 1e-4, 1 - 1e-4)
+        l0 = np.log(p0) - np.log(1 - p0)
+        g1, g0 = (m.predict(Xm, raw=True) for m in member.arms[1])
+        by_hand.append(1 / (1 + np.exp(-(l0 + g1))) - 1 / (1 + np.exp(-(l0 + g0))))
+    assert np.abs(by_hand[0] - by_hand[1]).max() > 0  # the seeds differ
+    np.testing.assert_allclose(est.predict(X.iloc[:100])[:, 1], np.mean(by_hand, axis=0))
     assert np.corrcoef(est.predict(X)[:, 0], tau[:, 0])[0, 1] > 0.5
+    # a committee of one is its first member alone
+    one = OffsetTLearner(committee=1, **FAST).fit(X, t, y)
+    np.testing.assert_allclose(one.predict(X.iloc[:100])[:, 1], by_hand[0])
     revenue = y * (10 + 5 * np.nan_to_num(X["x2"].to_numpy()))  # not 0/1: regression
     numeric = OffsetTLearner(**FAST).fit(X, t, revenue)
     assert not numeric.binary_outcome_ and np.isfinite(numeric.predict(X)).all()
     with pytest.raises(ValueError, match="folds"):
         OffsetTLearner(folds=1, **FAST).fit(X, t, y)
+    with pytest.raises(ValueError, match="committee"):
+        OffsetTLearner(committee=0, **FAST).fit(X, t, y)
 
 
 def test_encoder_is_score_models_input_handling() -> None:
