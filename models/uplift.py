@@ -506,6 +506,16 @@ class OffsetTLearner(_UpliftLearner):
     def _effects(self, Xm: np.ndarray) -> np.ndarray:
         return np.mean([self._member_effects(m, Xm) for m in self.members_], axis=0)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models registered before the committee held one fit in two attributes; they still
+        # load (the registry's champion keeps serving) as a committee of one.
+        if "members_" not in state and "control_model_" in state:
+            state["members_"] = [
+                _OffsetMember(state.pop("control_model_"), state.pop("offset_models_"))
+            ]
+            state.setdefault("committee", 1)
+        super().__setstate__(state)
+
 
 @dataclass(frozen=True)
 class _OffsetMember:

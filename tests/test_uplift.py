@@ -144,6 +144,14 @@ def test_offset_learner_contract() -> None:
     # a committee of one is its first member alone
     one = OffsetTLearner(committee=1, **FAST).fit(X, t, y)
     np.testing.assert_allclose(one.predict(X.iloc[:100])[:, 1], by_hand[0])
+    # a model pickled before the committee (one fit in two attributes) still loads and scores
+    state = dict(one.__getstate__())  # a copy: on Python 3.11 it is the object's own dict
+    (member,) = state.pop("members_")
+    del state["committee"]
+    old = OffsetTLearner.__new__(OffsetTLearner)
+    old.__setstate__({**state, "control_model_": member.control, "offset_models_": member.arms})
+    assert old.committee == 1
+    np.testing.assert_allclose(old.predict(X.iloc[:100]), one.predict(X.iloc[:100]))
     revenue = y * (10 + 5 * np.nan_to_num(X["x2"].to_numpy()))  # not 0/1: regression
     numeric = OffsetTLearner(**FAST).fit(X, t, revenue)
     assert not numeric.binary_outcome_ and np.isfinite(numeric.predict(X)).all()
