@@ -399,6 +399,21 @@ def test_report_reads_the_winner_against_ceiling_and_oracle() -> None:
     assert no_truth.vs_ceiling is None and "ceiling" not in str(no_truth)
 
 
+def test_gate_replaces_a_champion_that_cannot_score(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A champion from older code (missing attributes) or other features is replaced, with the
+    reason, instead of failing the run after the fitting."""
+    from training import registry
+    from training.uplift import _gate
+
+    promoted_to: list[tuple[str, str]] = []
+    monkeypatch.setattr(registry, "champion_version", lambda name: "1")
+    monkeypatch.setattr(registry, "load", lambda name, version: object())
+    monkeypatch.setattr(registry, "set_champion", lambda n, v, why: promoted_to.append((v, why)))
+    promoted, reason = _gate("2", 0.01, lambda champ: champ.predict_frame)  # AttributeError
+    assert promoted and reason.startswith("champion v1 cannot score this holdout")
+    assert promoted_to == [("2", reason)]
+
+
 # -- a simulated world: training, registry, targeting ---------------------------------------------
 
 

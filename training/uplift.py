@@ -438,7 +438,7 @@ def _gate(version: str, qini: float, score_champion: Any) -> tuple[bool, str]:
     else:
         try:
             champ = score_champion(registry.load("uplift", current))
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, AttributeError) as exc:  # other features, or older code
             promoted = True
             reason = (
                 f"champion v{current} cannot score this holdout ({exc}); the new model takes over"
