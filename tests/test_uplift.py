@@ -437,7 +437,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.mark.slow
-def test_campaign_uplift_training_and_targeting(world: Settings, tmp_path: Path) -> None:
+def test_campaign_uplift_training_and_targeting(
+    world: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from features.jobs import materialize
     from serving.app import create_app
     from serving.core.db import make_engine, make_sessionmaker
@@ -447,6 +449,8 @@ def test_campaign_uplift_training_and_targeting(world: Settings, tmp_path: Path)
     from training.uplift import train_uplift_campaign
 
     result = train_uplift_campaign(world, seed=0)
+    progress = capsys.readouterr().err  # a line per step, while it runs
+    assert "point-in-time features for" in progress and "fitting offset_t_learner" in progress
     m = result.metrics
     best = m[result.winner]["qini"]
     assert best > m["random"]["qini"] == 0 and best > m["response model"]["qini"], str(result)

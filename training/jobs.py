@@ -9,7 +9,7 @@ def other_trainers(settings: Settings, *, seed: int = 0) -> dict[str, Callable[[
     """send_time, next_best_action and uplift: each call trains, logs to MLflow and runs its
     gate. Uplift runs as `lodestar train uplift` does by default (the latest 30% of finished
     promotions held out), so its gate compares models on the same campaigns either way; about
-    25-50 s on the default world."""
+    2 minutes on the default world."""
     from training.nba import train_nba
     from training.send_time import train_send_time
     from training.uplift import train_uplift_campaign

@@ -18,6 +18,7 @@ metrics weight rows by inverse known propensity, and the learners get the same p
 """
 
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -482,12 +483,18 @@ def train_uplift_campaign(
     from training.train import PIP
 
     t0 = time.perf_counter()
+
+    def step(what: str) -> None:  # progress on stderr: the fitting takes a couple of minutes
+        print(f"uplift [{time.perf_counter() - t0:5.0f} s] {what}", file=sys.stderr, flush=True)
+
+    step("reading promotions, exposures and orders")
     data = load_campaigns(settings)
     train_c, hold_c = split_campaigns(data.sends, campaign_id)
     rows = data.rows
     entities = pd.DataFrame(
         {"customer_id": rows["customer_id"], "event_timestamp": rows["sent_at"]}
     )
+    step(f"point-in-time features for {len(rows):,} exposures")
     frame = training_set(open_store(settings), entities, FEATURES)
     X = frame[[column_of(r) for r in FEATURES]]
     tr = rows["campaign_id"].isin(train_c).to_numpy()
@@ -510,10 +517,12 @@ def train_uplift_campaign(
         return campaign_scores(est.predict_frame(X[ho]).reset_index(drop=True), cids, data.mixes)
 
     fitted, scores = {}, {}
-    for name, cls in LEARNERS.items():
+    for k, (name, cls) in enumerate(LEARNERS.items(), start=1):
+        step(f"fitting {name} ({k} of {len(LEARNERS)}) on {int(tr.sum()):,} rows")
         est = cls(control=CONTROL, random_state=seed, **params)
         fitted[name] = est.fit(X[tr], t[tr], y[tr], propensity=propensity[tr])
         scores[name] = score_of(est)
+    step("response model, and the ceiling where the simulator's truth is at hand")
     lists = ListColumns().fit(X[tr])
     response = ScoreModel(random_state=seed).fit(lists.transform(X[tr & treated]), y[tr & treated])
     scores["response model"] = response.predict_proba(lists.transform(X[ho]))[:, 1]
