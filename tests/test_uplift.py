@@ -399,6 +399,40 @@ def test_report_reads_the_winner_against_ceiling_and_oracle() -> None:
     assert no_truth.vs_ceiling is None and "ceiling" not in str(no_truth)
 
 
+def test_winner_is_the_default_unless_clearly_beaten() -> None:
+    """A higher holdout Qini switches the winner only when it holds in 95% of paired bootstrap
+    resamples: learners' Qinis often differ by less than their noise."""
+    from training.uplift import DEFAULT_LEARNER, beat_share, choose_winner, evaluate
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    x = rng.random(n)
+    treated = rng.random(n) < 0.5
+    y = (rng.random(n) < 0.2 + treated * 0.2 * (x - 0.3)).astype(float)
+    p = np.full(n, 0.5)
+    good, noise = x, rng.random(n)
+    near = x + rng.normal(0, 1e-3, n)  # the same ranking, up to tiny noise
+    assert beat_share(y, treated, good, noise, p) >= 0.95
+    assert beat_share(y, treated, good, good, p) == 0  # a tie is no win
+
+    def metrics(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+        return {k: evaluate(y, treated, v, p) for k, v in scores.items()}
+
+    clear = {DEFAULT_LEARNER: noise, "t_learner": good}
+    winner, why = choose_winner(metrics(clear), clear, y, treated, p)
+    assert winner == "t_learner" and "paired bootstrap" in why
+    close = {DEFAULT_LEARNER: good, "t_learner": near}
+    m = metrics(close)
+    m["t_learner"]["qini"] = m[DEFAULT_LEARNER]["qini"] + 1e-9  # higher, by nothing
+    winner, why = choose_winner(m, close, y, treated, p)
+    assert winner == DEFAULT_LEARNER and "95% needed to switch" in why
+    ahead = {DEFAULT_LEARNER: good, "t_learner": noise}
+    assert choose_winner(metrics(ahead), ahead, y, treated, p) == (
+        DEFAULT_LEARNER,
+        "the highest holdout Qini",
+    )
+
+
 def test_gate_replaces_a_champion_that_cannot_score(monkeypatch: pytest.MonkeyPatch) -> None:
     """A champion from older code (missing attributes) or other features is replaced, with the
     reason, instead of failing the run after the fitting."""

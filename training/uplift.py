@@ -57,6 +57,13 @@ ANY_OFFER = -1  # the one arm of a pooled model: "some offer of the campaign"
 # 0.0443).
 MIN_OFFER_ROWS = 3_000
 ORACLE_TARGET = 0.8  # acceptance: the best learner's Qini ≥ 0.8 × the oracle's
+# The learner that wins unless another's holdout Qini beats it clearly: in at least
+# SWITCH_SHARE of paired bootstrap resamples of the holdout rows. Learners' realised Qinis differ
+# by less than their noise: on a 100,000-customer world the T-learner's 0.00918 beat offset
+# T's 0.00913 while its expected Qini (from the true effects) was 0.00677 against 0.00799.
+DEFAULT_LEARNER = "offset_t_learner"
+SWITCH_SHARE = 0.95
+BOOTSTRAP_ROUNDS = 200
 ORACLE = "oracle"  # ranks by the simulator's true effects
 CEILING = "truth-fitted ceiling"  # a booster fitted on the true effects from our features
 FEATURES = UPLIFT  # models/features.py says why these
@@ -194,6 +201,64 @@ def true_qini(effect: np.ndarray, score: np.ndarray) -> float:
     x, gain = _true_gains(effect, score)
     q = gain / len(score)
     return float(np.sum((x[1:] - x[:-1]) * (q[1:] + q[:-1]) / 2)) - q[-1] / 2
+
+
+def beat_share(
+    y: np.ndarray,
+    treated: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    propensity: np.ndarray,
+    *,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> float:
+    """Share of paired bootstrap resamples of the rows in which ranking `a`'s Qini coefficient
+    beats ranking `b`'s: how sure one holdout can be that `a` ranks better."""
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(rounds):
+        i = rng.integers(0, len(y), len(y))
+        qa = qini_coefficient(y[i], treated[i], a[i], propensity=propensity[i])
+        wins += qa > qini_coefficient(y[i], treated[i], b[i], propensity=propensity[i])
+    return wins / rounds
+
+
+def choose_winner(
+    metrics: Mapping[str, Mapping[str, float]],
+    scores: Mapping[str, np.ndarray],
+    y: np.ndarray,
+    treated: np.ndarray,
+    propensity: np.ndarray,
+    seed: int = 0,
+) -> tuple[str, str]:
+    """The default learner, unless one with a higher holdout Qini beats it in SWITCH_SHARE of
+    paired bootstrap resamples; and why, for the report."""
+    names = [n for n in scores if n in LEARNERS]
+    if DEFAULT_LEARNER not in names:
+        best = max(names, key=lambda n: metrics[n]["qini"])
+        return best, "the highest holdout Qini"
+    higher = sorted(
+        (n for n in names if metrics[n]["qini"] > metrics[DEFAULT_LEARNER]["qini"]),
+        key=lambda n: -metrics[n]["qini"],
+    )
+    if not higher:
+        return DEFAULT_LEARNER, "the highest holdout Qini"
+    shares = {}
+    for name in higher:
+        shares[name] = beat_share(
+            y, treated, scores[name], scores[DEFAULT_LEARNER], propensity, seed=seed
+        )
+        if shares[name] >= SWITCH_SHARE:
+            return name, (
+                f"beat the default {DEFAULT_LEARNER} in {shares[name]:.0%} of "
+                f"{BOOTSTRAP_ROUNDS} paired bootstrap resamples of the holdout"
+            )
+    beaten = ", ".join(f"{n} in {v:.0%}" for n, v in shares.items())
+    return DEFAULT_LEARNER, (
+        f"the default; higher holdout Qinis beat it only by chance-level margins ({beaten} of "
+        f"{BOOTSTRAP_ROUNDS} paired bootstrap resamples; {SWITCH_SHARE:.0%} needed to switch)"
+    )
 
 
 # -- campaign rows ----------------------------------------------------------------------------
@@ -551,7 +616,8 @@ def train_uplift_campaign(
             "true Qini, true@30% = the Qini coefficient and mean effect of the top 30% with "
             "each outcome replaced by its true effect (simulation only: no outcome noise)"
         )
-    winner = max(LEARNERS, key=lambda n: metrics[n]["qini"])
+    winner, why = choose_winner(metrics, scores, y[ho], treated[ho], p_ho, seed)
+    notes.insert(0, f"winner: {why}")
     counts = {
         "train": int(tr.sum()),
         "holdout": int(ho.sum()),
@@ -626,7 +692,7 @@ def train_uplift_campaign(
         promoted, reason = _gate(
             version, metrics[winner]["qini"], lambda champ: judge(score_of(champ))["qini"]
         )
-        mlflow.set_tags({"promoted": str(promoted), "gate": reason})
+        mlflow.set_tags({"promoted": str(promoted), "gate": reason, "winner_reason": why})
         result.run_id, result.version = run.info.run_id, version
         result.promoted, result.reason = promoted, reason
     result.seconds = time.perf_counter() - t0
