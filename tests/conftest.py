@@ -22,6 +22,17 @@ from tests import factories
 from tests.databases import fresh_database
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_mlruns() -> Iterator[None]:
+    """A test that logs to MLflow's default experiment writes ./mlruns into the checkout."""
+    stray = Path("mlruns")
+    existed = stray.exists()
+    yield
+    assert existed or not stray.exists(), (
+        "a test wrote ./mlruns: start its runs in training.tracking.experiment_id(...)"
+    )
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "postgresql":

@@ -18,6 +18,7 @@ from serving.config import Settings
 from serving.simulator import run_simulation
 from tests.databases import PG_ENV, fresh_postgres, service_url
 from training import registry
+from training.tracking import experiment_id
 from training.train import build_training_frame, time_split, train
 
 pytestmark = pytest.mark.slow
@@ -89,7 +90,8 @@ def test_gate_refuses_a_worse_model(world: Settings, lead_run) -> None:  # type:
     worse = ScoreModel(random_state=0, n_estimators=30).fit(
         X[tr], rng.permutation(y[tr]), eval_set=(X[va], rng.permutation(y[va]))
     )
-    with mlflow.start_run():
+    # The project's experiment keeps the artifact under the test's data dir, not ./mlruns.
+    with mlflow.start_run(experiment_id=experiment_id(world, "lead_scoring")):
         info = mlflow.sklearn.log_model(
             worse,
             name="model",
