@@ -88,9 +88,7 @@ def main() -> None:
             role=Role.admin,
         )
         pairs = dict(
-            s.execute(select(Lead.id, Lead.customer_id).order_by(Lead.id.desc()).limit(2_000))
-            .tuples()
-            .all()
+            s.execute(select(Lead.id, Lead.customer_id).order_by(Lead.id.desc()).limit(2_000)).all()
         )
         lead_ids = list(pairs)
         customer_ids = list(s.scalars(select(Customer.id).order_by(Customer.id).limit(5_000)))

@@ -35,7 +35,7 @@ def _known(
         q = select(Lead.id, Lead.customer_id).where(Lead.id.in_(ids))
         if user.role == Role.sales_rep:
             q = q.where(Lead.owner_id == user.id)
-        found = dict(session.execute(q).tuples().all())
+        found = dict(session.execute(q).all())
         known = [i for i in ids if i in found]
         return known, [found[i] for i in known]
     have = set(session.scalars(select(Customer.id).where(Customer.id.in_(ids))))
